@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/borderproof/borderproof/api"
+	"github.com/borderproof/borderproof/graph"
+	"github.com/borderproof/borderproof/internal/obs"
+	"github.com/borderproof/borderproof/internal/queue"
+	"github.com/borderproof/borderproof/internal/store"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/worker"
+)
+
+// app is the assembled system shared by dev, api and worker.
+type app struct {
+	log     *slog.Logger
+	store   *store.Store
+	tenants *tenant.Service
+	redis   asynq.RedisConnOpt
+	rc      redis.UniversalClient
+	closers []func()
+}
+
+func newLogger(level string) *slog.Logger {
+	l, _ := obs.ParseLevel(level)
+	return obs.NewLogger(os.Stderr, l)
+}
+
+// openApp connects the store (migrating when asked) and Redis.
+func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*app, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{log: log, store: st, closers: []func(){func() { st.Close() }}}
+	if migrate {
+		if _, err := st.Migrate(ctx); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	a.tenants = tenant.NewService(st, regionOf, log)
+	if cfg.RedisURL != "" || len(cfg.RedisClusterNodes) > 0 {
+		qc := queue.Config{URL: cfg.RedisURL, ClusterNodes: cfg.RedisClusterNodes}
+		if a.redis, err = qc.ConnOpt(); err != nil {
+			a.close()
+			return nil, fmt.Errorf("configuration: BORDERPROOF_REDIS_URL: %w", err)
+		}
+		if a.rc, err = qc.UniversalClient(); err != nil {
+			a.close()
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { a.rc.Close() })
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// apiServer assembles the HTTP server.
+func (a *app) apiServer(cfg Config) (*api.Server, error) {
+	reg := obs.NewRegistry()
+	schema, err := graph.NewSchema(graph.Deps{Tenants: a.tenants, Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	ac := api.DefaultConfig()
+	ac.Addr = cfg.ListenAddr
+	ac.BodyLimit = cfg.BodyLimitBytes
+	ac.TrustForwarded = cfg.TrustForwarded
+	deps := api.Deps{
+		Tenants:  a.tenants,
+		Executor: graph.NewExecutor(schema, graph.DefaultLimits, a.log),
+		Registry: reg,
+		Log:      a.log,
+		Ready:    []api.Check{{Name: "database", Ping: a.store.Ping}},
+		Mounts:   map[string]http.Handler{},
+	}
+	if a.rc != nil {
+		deps.Limiter = api.NewRedisLimiter(a.rc, cfg.RateLimitPerSecond, cfg.RateLimitBurst)
+		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error {
+			return a.rc.Ping(ctx).Err()
+		}})
+	}
+	return api.New(ac, deps), nil
+}
+
+// worker assembles the task server.
+func (a *app) worker(ctx context.Context, cfg Config) *worker.Worker {
+	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, nil, nil)
+}
+
+// regionOf derives a data-protection region from an alpha-3 country code.
+func regionOf(alpha3 string) string {
+	switch alpha3 {
+	case "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL",
+		"ITA", "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE",
+		"ISL", "LIE", "NOR":
+		return "EU"
+	case "GBR":
+		return "UK"
+	case "USA":
+		return "US"
+	case "AUS":
+		return "AU"
+	}
+	return "OTHER"
+}

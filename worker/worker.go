@@ -1,0 +1,141 @@
+// Package worker is the asynq server: one handler per task type, the retry
+// policy derived from error kinds, and the periodic scheduler. Handlers are
+// thin: decode the payload (ids only), call a domain service, classify.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/queue"
+)
+
+// Config is the worker's tunables.
+type Config struct {
+	Concurrency     int
+	ShutdownTimeout time.Duration
+}
+
+// Periodic is a task the scheduler enqueues on a cron spec.
+type Periodic struct {
+	Cron  string
+	Type  string
+	Queue string
+}
+
+// Handler is one task type's handler.
+type Handler struct {
+	Type string
+	Fn   func(ctx context.Context, payload []byte) error
+}
+
+// Worker runs task handlers and the scheduler.
+type Worker struct {
+	srv      *asynq.Server
+	mux      *asynq.ServeMux
+	sched    *asynq.Scheduler
+	log      *slog.Logger
+	periodic []Periodic
+}
+
+// New builds a worker on the Redis connection.
+func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logger, handlers []Handler, periodic []Periodic) *Worker {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 25 * time.Second
+	}
+	srv := asynq.NewServer(opt, asynq.Config{
+		Concurrency:     cfg.Concurrency,
+		Queues:          queue.Weights,
+		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		IsFailure:       IsFailure,
+		RetryDelayFunc:  RetryDelay,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			log.WarnContext(ctx, "task failed", "type", t.Type(), "kind", errs.KindOf(err).String(), "err", err)
+		}),
+		Logger:   asynqLogger{log},
+		LogLevel: asynq.WarnLevel,
+	})
+	mux := asynq.NewServeMux()
+	for _, h := range handlers {
+		fn := h.Fn
+		mux.HandleFunc(h.Type, func(ctx context.Context, t *asynq.Task) error {
+			return classify(fn(ctx, t.Payload()))
+		})
+	}
+	sched := asynq.NewScheduler(opt, &asynq.SchedulerOpts{
+		Logger: asynqLogger{log}, LogLevel: asynq.WarnLevel,
+	})
+	return &Worker{srv: srv, mux: mux, sched: sched, log: log, periodic: periodic}
+}
+
+// Run processes tasks until ctx ends, then shuts down gracefully: in-flight
+// tasks get ShutdownTimeout to finish and are otherwise returned to the queue.
+func (w *Worker) Run(ctx context.Context) error {
+	for _, p := range w.periodic {
+		// A periodic tick's id carries its type; asynq's scheduler adds the
+		// tick time, so replicas never run the same tick twice.
+		if _, err := w.sched.Register(p.Cron, asynq.NewTask(p.Type, nil), asynq.Queue(p.Queue), asynq.Unique(time.Minute)); err != nil {
+			return fmt.Errorf("schedule %s: %w", p.Type, err)
+		}
+	}
+	if err := w.srv.Start(w.mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	if len(w.periodic) > 0 {
+		if err := w.sched.Start(); err != nil {
+			w.srv.Shutdown()
+			return fmt.Errorf("start scheduler: %w", err)
+		}
+	}
+	<-ctx.Done()
+	if len(w.periodic) > 0 {
+		w.sched.Shutdown()
+	}
+	w.srv.Shutdown()
+	return nil
+}
+
+// IsFailure reports whether an error counts against the task: a rate limit
+// or an open breaker is the partner's state, not the task's fault.
+func IsFailure(err error) bool {
+	switch errs.KindOf(err) {
+	case errs.RateLimited, errs.Unavailable:
+		return false
+	}
+	return true
+}
+
+// RetryDelay honours a Retry-After the error carries, else asynq's default
+// exponential backoff.
+func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if e, ok := errs.As(err); ok && e.RetryAfterSeconds > 0 {
+		return time.Duration(e.RetryAfterSeconds) * time.Second
+	}
+	return asynq.DefaultRetryDelayFunc(n, err, t)
+}
+
+// classify maps error kinds to asynq's retry decisions: invalid input and
+// missing rows will never succeed, so they are not retried.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch errs.KindOf(err) {
+	case errs.Invalid, errs.NotFound, errs.FailedPrecondition:
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return err
+}
+
+// IsSkipRetry reports whether a handler error stops retries.
+func IsSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
