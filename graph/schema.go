@@ -6,6 +6,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/graphql-go/graphql"
@@ -13,10 +14,13 @@ import (
 	"github.com/borderproof/borderproof/internal/tenant"
 )
 
-// Deps are the domain services the resolvers call.
+// Deps are the domain services the resolvers call. A nil service leaves
+// its part of the schema in place but answers UNAVAILABLE.
 type Deps struct {
-	Tenants *tenant.Service
-	Log     *slog.Logger
+	Tenants  *tenant.Service
+	Webhooks WebhookService
+	Billing  BillingService
+	Log      *slog.Logger
 }
 
 // builder holds the types while the schema is assembled, so that no type is
@@ -26,17 +30,43 @@ type builder struct {
 	types map[string]graphql.Type
 }
 
-// NewSchema builds the schema.
+// NewSchema builds the schema. Each feature contributes its root fields
+// from its own file.
 func NewSchema(d Deps) (graphql.Schema, error) {
 	b := &builder{d: d, types: map[string]graphql.Type{}}
-	query := graphql.NewObject(graphql.ObjectConfig{
-		Name: "Query",
-		Fields: graphql.Fields{
-			"viewer":  b.viewerField(),
-			"apiKeys": b.apiKeysField(),
-		},
-	})
-	return graphql.NewSchema(graphql.SchemaConfig{Query: query})
+	queries := graphql.Fields{
+		"viewer":  b.viewerField(),
+		"apiKeys": b.apiKeysField(),
+	}
+	mutations := graphql.Fields{}
+	for _, part := range []struct {
+		q, m graphql.Fields
+	}{
+		{b.webhookQueries(), b.webhookMutations()},
+		{b.billingQueries(), b.billingMutations()},
+	} {
+		if err := merge(queries, part.q); err != nil {
+			return graphql.Schema{}, err
+		}
+		if err := merge(mutations, part.m); err != nil {
+			return graphql.Schema{}, err
+		}
+	}
+	cfg := graphql.SchemaConfig{Query: graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: queries})}
+	if len(mutations) > 0 {
+		cfg.Mutation = graphql.NewObject(graphql.ObjectConfig{Name: "Mutation", Fields: mutations})
+	}
+	return graphql.NewSchema(cfg)
+}
+
+func merge(dst, src graphql.Fields) error {
+	for k, v := range src {
+		if _, dup := dst[k]; dup {
+			return fmt.Errorf("graph: root field %s defined twice", k)
+		}
+		dst[k] = v
+	}
+	return nil
 }
 
 // fail converts a domain error for graphql-go.
