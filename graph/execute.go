@@ -79,9 +79,9 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 		AST:           doc,
 		OperationName: req.OperationName,
 		Args:          req.Variables,
-		Context:       ctx,
+		Context:       withLoaders(ctx),
 	})
-	e.annotate(ctx, res.Errors)
+	e.annotateExecution(ctx, res.Errors)
 	return Outcome{Result: res, Status: http.StatusOK, Operation: label, Mutation: mutation}
 }
 
@@ -94,6 +94,29 @@ func (e *Executor) annotate(ctx context.Context, list []gqlerrors.FormattedError
 		}
 		if _, ok := list[i].Extensions["code"]; !ok {
 			list[i].Extensions["code"] = "INVALID_INPUT"
+			list[i].Message = withoutValues(list[i].Message)
+		}
+		list[i].Extensions["requestId"] = obs.RequestID(ctx)
+	}
+}
+
+// annotateExecution codes errors raised during execution: resolver errors
+// carry their own code; variable coercion is the client's mistake; anything
+// else (a null in a non-null field) is ours.
+func (e *Executor) annotateExecution(ctx context.Context, list []gqlerrors.FormattedError) {
+	for i := range list {
+		if list[i].Extensions == nil {
+			list[i].Extensions = map[string]any{}
+		}
+		if _, ok := list[i].Extensions["code"]; !ok {
+			if strings.HasPrefix(list[i].Message, "Variable \"$") {
+				list[i].Extensions["code"] = "INVALID_INPUT"
+				list[i].Message = withoutValues(list[i].Message)
+			} else {
+				e.log.ErrorContext(ctx, "execution error", "err", list[i].Message)
+				list[i].Extensions["code"] = "INTERNAL"
+				list[i].Message = "internal error"
+			}
 		}
 		list[i].Extensions["requestId"] = obs.RequestID(ctx)
 	}
@@ -142,4 +165,23 @@ func operation(doc *ast.Document, name string) (*ast.OperationDefinition, string
 		label += "+"
 	}
 	return op, label
+}
+
+// withoutValues removes the echoed input from graphql-go's coercion errors
+// ("Variable "$input" got invalid value {…}.\nIn field …"), which would
+// otherwise put a policyholder's details into an error string.
+func withoutValues(msg string) string {
+	for _, marker := range []string{" got invalid value ", " has invalid value "} {
+		i := strings.Index(msg, marker)
+		if i < 0 {
+			continue
+		}
+		rest := msg[i+len(marker):]
+		detail := ""
+		if j := strings.Index(rest, ".\n"); j >= 0 {
+			detail = " " + strings.ReplaceAll(rest[j+2:], "\n", " ")
+		}
+		return msg[:i] + " has an invalid value." + detail
+	}
+	return msg
 }

@@ -12,15 +12,17 @@ import (
 	"github.com/graphql-go/graphql"
 
 	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/verification"
 )
 
 // Deps are the domain services the resolvers call. A nil service leaves
 // its part of the schema in place but answers UNAVAILABLE.
 type Deps struct {
-	Tenants  *tenant.Service
-	Webhooks WebhookService
-	Billing  BillingService
-	Log      *slog.Logger
+	Tenants       *tenant.Service
+	Verifications *verification.Service
+	Webhooks      WebhookService
+	Billing       BillingService
+	Log           *slog.Logger
 }
 
 // builder holds the types while the schema is assembled, so that no type is
@@ -42,6 +44,7 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 	for _, part := range []struct {
 		q, m graphql.Fields
 	}{
+		{b.verificationQueries(), b.verificationMutations()},
 		{b.webhookQueries(), b.webhookMutations()},
 		{b.billingQueries(), b.billingMutations()},
 	} {

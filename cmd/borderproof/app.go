@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/vault"
+	"github.com/borderproof/borderproof/internal/verification"
 	"github.com/borderproof/borderproof/worker"
 )
 
@@ -26,6 +29,9 @@ type app struct {
 	tenants *tenant.Service
 	redis   asynq.RedisConnOpt
 	rc      redis.UniversalClient
+	vault   *vault.Vault
+	queue   *queue.Enqueuer
+	verifs  *verification.Service
 	closers []func()
 }
 
@@ -59,8 +65,49 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*
 			return nil, err
 		}
 		a.closers = append(a.closers, func() { a.rc.Close() })
+		a.queue = queue.NewEnqueuer(a.redis)
+		a.closers = append(a.closers, func() { a.queue.Close() })
+	}
+	if cfg.VaultProvider != "" && (cfg.VaultKeyFile != "" || cfg.KMSKeyID != "") {
+		if err := a.openVault(ctx, cfg); err != nil {
+			a.close()
+			return nil, err
+		}
+		a.verifs = verification.NewService(verification.Deps{
+			Store: st, Audit: st, Sealer: a.vault, Queue: a.queue, Log: log,
+		})
 	}
 	return a, nil
+}
+
+// openVault builds the envelope encryption from the configured provider.
+func (a *app) openVault(ctx context.Context, cfg Config) error {
+	var provider vault.KeyProvider
+	switch cfg.VaultProvider {
+	case "kms":
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("aws configuration: %w", err)
+		}
+		k, err := vault.NewKMS(awsCfg, vault.KMSConfig{KeyID: cfg.KMSKeyID, Endpoint: cfg.KMSEndpoint})
+		if err != nil {
+			return fmt.Errorf("BORDERPROOF_KMS_KEY_ID: %w", err)
+		}
+		provider = k
+	default:
+		l, err := vault.NewLocalFile(cfg.VaultKeyFile, a.log)
+		if err != nil {
+			return fmt.Errorf("BORDERPROOF_VAULT_KEY_FILE: %w", err)
+		}
+		provider = l
+	}
+	v, err := vault.New(vault.Config{}, provider, a.store, a.log)
+	if err != nil {
+		return err
+	}
+	a.vault = v
+	a.closers = append(a.closers, v.Close)
+	return nil
 }
 
 func (a *app) close() {
@@ -72,7 +119,7 @@ func (a *app) close() {
 // apiServer assembles the HTTP server.
 func (a *app) apiServer(cfg Config) (*api.Server, error) {
 	reg := obs.NewRegistry()
-	schema, err := graph.NewSchema(graph.Deps{Tenants: a.tenants, Log: a.log})
+	schema, err := graph.NewSchema(graph.Deps{Tenants: a.tenants, Verifications: a.verifs, Log: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
@@ -99,7 +146,13 @@ func (a *app) apiServer(cfg Config) (*api.Server, error) {
 
 // worker assembles the task server.
 func (a *app) worker(ctx context.Context, cfg Config) *worker.Worker {
-	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, nil, nil)
+	handlers := []worker.Handler{
+		worker.RetentionPurge(a.tenants, a.verifs),
+	}
+	periodic := []worker.Periodic{
+		{Cron: "17 3 * * *", Type: verification.TaskRetentionPurge, Queue: queue.Low},
+	}
+	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic)
 }
 
 // regionOf derives a data-protection region from an alpha-3 country code.

@@ -18,7 +18,7 @@ func apiCmd() *cobra.Command {
 		Use:   "api",
 		Short: "Serve the GraphQL API (configured by environment)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig("database", "redis")
+			cfg, err := loadConfig("database", "redis", "vault")
 			if err != nil {
 				return err
 			}
@@ -47,7 +47,7 @@ func workerCmd() *cobra.Command {
 		Use:   "worker",
 		Short: "Run task handlers and the scheduler (configured by environment)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig("database", "redis")
+			cfg, err := loadConfig("database", "redis", "vault")
 			if err != nil {
 				return err
 			}

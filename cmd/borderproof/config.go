@@ -22,6 +22,10 @@ type Config struct {
 	BodyLimitBytes     int64    `env:"BORDERPROOF_BODY_LIMIT_BYTES" envDefault:"1048576"`
 	WorkerConcurrency  int      `env:"BORDERPROOF_WORKER_CONCURRENCY" envDefault:"20"`
 	TrustForwarded     bool     `env:"BORDERPROOF_TRUST_FORWARDED" envDefault:"false"`
+	VaultProvider      string   `env:"BORDERPROOF_VAULT_PROVIDER" envDefault:"local"`
+	VaultKeyFile       string   `env:"BORDERPROOF_VAULT_KEY_FILE"`
+	KMSKeyID           string   `env:"BORDERPROOF_KMS_KEY_ID"`
+	KMSEndpoint        string   `env:"BORDERPROOF_KMS_ENDPOINT"`
 }
 
 // loadConfig reads the environment. need lists what this process requires.
@@ -48,6 +52,23 @@ func (c Config) Validate(need ...string) error {
 			if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 				return fmt.Errorf("configuration: BORDERPROOF_REDIS_URL must start with redis:// or rediss://")
 			}
+		}
+	}
+	for _, n := range need {
+		if n != "vault" {
+			continue
+		}
+		switch c.VaultProvider {
+		case "local":
+			if c.VaultKeyFile == "" {
+				return fmt.Errorf("configuration: BORDERPROOF_VAULT_KEY_FILE is required when BORDERPROOF_VAULT_PROVIDER=local")
+			}
+		case "kms":
+			if c.KMSKeyID == "" {
+				return fmt.Errorf("configuration: BORDERPROOF_KMS_KEY_ID is required when BORDERPROOF_VAULT_PROVIDER=kms")
+			}
+		default:
+			return fmt.Errorf("configuration: BORDERPROOF_VAULT_PROVIDER must be local or kms")
 		}
 	}
 	if _, ok := obs.ParseLevel(c.LogLevel); !ok {

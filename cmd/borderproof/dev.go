@@ -62,6 +62,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		DatabaseURL: filepath.Join(dataDir, "borderproof.db"), RedisURL: redisSrv.URL(),
 		ListenAddr: addr, LogLevel: logLevel, RateLimitPerSecond: 50, RateLimitBurst: 100,
 		BodyLimitBytes: 1 << 20, WorkerConcurrency: 10,
+		VaultProvider: "local", VaultKeyFile: filepath.Join(dataDir, "vault.key"),
 	}
 	a, err := openApp(ctx, cfg, log, true)
 	if err != nil {

@@ -94,8 +94,8 @@ func (e *Enqueuer) Close() error { return e.c.Close() }
 // Enqueue queues a task whose id comes from a database row. A task with that
 // id already present in any state means the work is already queued, which
 // is success: enqueue after commit and the outbox sweeper may both try.
-func (e *Enqueuer) Enqueue(ctx context.Context, typ string, payload []byte, taskID, queue string, processIn time.Duration, opts ...asynq.Option) error {
-	o := append([]asynq.Option{asynq.TaskID(taskID), asynq.Queue(queue)}, opts...)
+func (e *Enqueuer) Enqueue(ctx context.Context, typ string, payload []byte, taskID, queue string, processIn time.Duration) error {
+	o := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queue)}
 	if processIn > 0 {
 		o = append(o, asynq.ProcessIn(processIn))
 	}

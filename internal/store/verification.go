@@ -1,0 +1,452 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+var (
+	_ verification.Store = (*Store)(nil)
+	_ audit.Store        = (*Store)(nil)
+)
+
+func (s *Store) CreateVerification(ctx context.Context, nv verification.NewVerification) (verification.Verification, bool, error) {
+	v := nv.Verification
+	created := false
+	err := s.tx(ctx, func(c conn) error {
+		meta := string(v.Metadata)
+		if meta == "" {
+			meta = "{}"
+		}
+		res, err := c.exec(ctx, `INSERT INTO verifications (id, insurer_id, mode, status, external_reference, idempotency_key,
+			request_hash, api_key_id, product, coverage_country, policy_start, policy_end, wrapped_key, sealed_pii,
+			metadata, deadline_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			ON CONFLICT DO NOTHING`,
+			v.ID, v.InsurerID, v.Mode, string(v.Status), nullString(v.ExternalReference), nullString(v.IdempotencyKey),
+			v.RequestHash, v.APIKeyID, v.Product, v.CoverageCountry, v.PolicyStart, v.PolicyEnd, nv.WrappedKey, nv.SealedPII,
+			meta, micros(v.DeadlineAt), micros(v.CreatedAt), micros(v.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // the idempotency key is taken
+		}
+		created = true
+		for _, ch := range v.Checks {
+			if _, err := c.exec(ctx, `INSERT INTO checks (id, verification_id, insurer_id, type, status, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				ch.ID, v.ID, v.InsurerID, string(ch.Type), string(ch.Status), micros(ch.CreatedAt), micros(ch.UpdatedAt)); err != nil {
+				return err
+			}
+		}
+		cs := v.Consent
+		if _, err := c.exec(ctx, `INSERT INTO consents (id, insurer_id, verification_id, reference, obtained_at, lawful_basis, purposes, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			cs.ID, v.InsurerID, v.ID, cs.Reference, micros(cs.ObtainedAt), cs.LawfulBasis, strings.Join(cs.Purposes, " "), micros(v.CreatedAt)); err != nil {
+			return err
+		}
+		for _, b := range nv.BlindIndex {
+			if _, err := c.exec(ctx, `INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, v.InsurerID, b.Kind, b.Digest, v.ID, micros(v.CreatedAt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return verification.Verification{}, false, err
+	}
+	if !created {
+		prev, err := s.VerificationByIdempotencyKey(ctx, v.InsurerID, v.Mode, v.IdempotencyKey)
+		return prev, false, err
+	}
+	out, err := s.Verification(ctx, v.InsurerID, v.Mode, v.ID)
+	return out, true, err
+}
+
+const verificationCols = `v.id, v.insurer_id, v.mode, v.status, v.external_reference, v.idempotency_key, v.request_hash,
+	v.api_key_id, v.product, v.coverage_country, v.policy_start, v.policy_end, v.metadata, v.deadline_at, v.outcome,
+	v.review_decision, v.reviewed_by, v.reviewed_at, v.review_note, v.created_at, v.updated_at, v.completed_at,
+	v.cancelled_at, v.erased_at, v.erased_by, v.erase_reason,
+	c.id, c.reference, c.obtained_at, c.lawful_basis, c.purposes`
+
+const verificationFrom = ` FROM verifications v JOIN consents c ON c.verification_id = v.id `
+
+func scanVerification(sc interface{ Scan(...any) error }) (verification.Verification, error) {
+	var v verification.Verification
+	var status, meta string
+	var ext, idem, outcome, revDecision, revBy, revNote, erasedBy, eraseReason sql.NullString
+	var deadline, created, updated, obtained int64
+	var revAt, completed, cancelled, erased sql.NullInt64
+	var purposes string
+	err := sc.Scan(&v.ID, &v.InsurerID, &v.Mode, &status, &ext, &idem, &v.RequestHash,
+		&v.APIKeyID, &v.Product, &v.CoverageCountry, &v.PolicyStart, &v.PolicyEnd, &meta, &deadline, &outcome,
+		&revDecision, &revBy, &revAt, &revNote, &created, &updated, &completed,
+		&cancelled, &erased, &erasedBy, &eraseReason,
+		&v.Consent.ID, &v.Consent.Reference, &obtained, &v.Consent.LawfulBasis, &purposes)
+	if err != nil {
+		return v, err
+	}
+	v.Status = verification.Status(status)
+	v.ExternalReference, v.IdempotencyKey = ext.String, idem.String
+	if meta != "" && meta != "{}" {
+		v.Metadata = json.RawMessage(meta)
+	}
+	v.DeadlineAt, v.CreatedAt, v.UpdatedAt = fromMicros(deadline), fromMicros(created), fromMicros(updated)
+	v.CompletedAt, v.CancelledAt, v.ErasedAt = fromNullMicros(completed), fromNullMicros(cancelled), fromNullMicros(erased)
+	v.ErasedBy, v.EraseReason = erasedBy.String, eraseReason.String
+	if outcome.Valid && outcome.String != "" {
+		var o risk.Outcome
+		if err := json.Unmarshal([]byte(outcome.String), &o); err != nil {
+			return v, err
+		}
+		v.Outcome = &o
+	}
+	if revDecision.Valid {
+		v.Review = &verification.Review{Decision: revDecision.String, ReviewedBy: revBy.String, ReviewedAt: fromNullMicros(revAt), Note: revNote.String}
+	}
+	v.Consent.ObtainedAt = fromMicros(obtained)
+	v.Consent.Purposes = strings.Fields(purposes)
+	return v, nil
+}
+
+func (s *Store) Verification(ctx context.Context, insurerID, mode, id string) (verification.Verification, error) {
+	v, err := scanVerification(s.pool().row(ctx, `SELECT `+verificationCols+verificationFrom+
+		`WHERE v.insurer_id = $1 AND v.mode = $2 AND v.id = $3`, insurerID, mode, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, notFound("verification")
+	}
+	if err != nil {
+		return v, err
+	}
+	checks, err := s.checksOf(ctx, s.pool(), insurerID, []string{v.ID})
+	v.Checks = checks[v.ID]
+	return v, err
+}
+
+func (s *Store) VerificationByIdempotencyKey(ctx context.Context, insurerID, mode, key string) (verification.Verification, error) {
+	var vid string
+	err := s.pool().row(ctx, `SELECT id FROM verifications WHERE insurer_id = $1 AND mode = $2 AND idempotency_key = $3`,
+		insurerID, mode, key).Scan(&vid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return verification.Verification{}, notFound("verification")
+	}
+	if err != nil {
+		return verification.Verification{}, err
+	}
+	return s.Verification(ctx, insurerID, mode, vid)
+}
+
+// Verifications lists newest first; after is the last id of the previous
+// page (ids sort by creation time). Checks load in one batched query.
+func (s *Store) Verifications(ctx context.Context, insurerID, mode string, f verification.Filter, after string, limit int) ([]verification.Verification, error) {
+	where := []string{"v.insurer_id = $1", "v.mode = $2"}
+	args := []any{insurerID, mode}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if after != "" {
+		add("v.id < ?", after)
+	}
+	if f.Status != "" {
+		add("v.status = ?", string(f.Status))
+	}
+	if f.Decision != "" {
+		add("v.decision = ?", f.Decision)
+	}
+	if f.ExternalReference != "" {
+		add("v.external_reference = ?", f.ExternalReference)
+	}
+	if !f.CreatedFrom.IsZero() {
+		add("v.created_at >= ?", micros(f.CreatedFrom))
+	}
+	if !f.CreatedTo.IsZero() {
+		add("v.created_at < ?", micros(f.CreatedTo))
+	}
+	args = append(args, limit)
+	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+verificationFrom+`WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY v.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []verification.Verification
+	var ids []string
+	for rows.Next() {
+		v, err := scanVerification(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		ids = append(ids, v.ID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	checks, err := s.checksOf(ctx, s.pool(), insurerID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Checks = checks[out[i].ID]
+	}
+	return out, nil
+}
+
+const checkCols = `id, verification_id, insurer_id, type, status, partner, outcome, signals, reason, partner_reference,
+	evidence_key, attempts, poll_after, created_at, updated_at, completed_at`
+
+func scanCheck(sc interface{ Scan(...any) error }) (verification.Check, error) {
+	var ch verification.Check
+	var typ, status, signals string
+	var outcome sql.NullString
+	var poll, completed sql.NullInt64
+	var created, updated int64
+	err := sc.Scan(&ch.ID, &ch.VerificationID, &ch.InsurerID, &typ, &status, &ch.Partner, &outcome, &signals, &ch.Reason,
+		&ch.PartnerReference, &ch.EvidenceKey, &ch.Attempts, &poll, &created, &updated, &completed)
+	if err != nil {
+		return ch, err
+	}
+	ch.Type, ch.Status, ch.Outcome = risk.CheckType(typ), risk.CheckStatus(status), outcome.String
+	if err := json.Unmarshal([]byte(signals), &ch.Signals); err != nil {
+		return ch, err
+	}
+	ch.PollAfter, ch.CreatedAt, ch.UpdatedAt, ch.CompletedAt = fromNullMicros(poll), fromMicros(created), fromMicros(updated), fromNullMicros(completed)
+	return ch, nil
+}
+
+// checksOf loads the checks of several verifications in one query.
+func (s *Store) checksOf(ctx context.Context, c conn, insurerID string, ids []string) (map[string][]verification.Check, error) {
+	out := map[string][]verification.Check{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{insurerID}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		ph[i] = "$" + strconv.Itoa(i+2)
+	}
+	rows, err := c.query(ctx, `SELECT `+checkCols+` FROM checks WHERE insurer_id = $1 AND verification_id IN (`+
+		strings.Join(ph, ", ")+`) ORDER BY verification_id, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ch, err := scanCheck(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[ch.VerificationID] = append(out[ch.VerificationID], ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Checks of one verification share a creation instant; list them in
+	// the canonical check order rather than by their random id suffix.
+	order := map[risk.CheckType]int{}
+	for i, t := range risk.CheckTypes() {
+		order[t] = i
+	}
+	for _, list := range out {
+		sort.SliceStable(list, func(i, j int) bool { return order[list[i].Type] < order[list[j].Type] })
+	}
+	return out, nil
+}
+
+func (s *Store) Sealed(ctx context.Context, insurerID, mode, id string) ([]byte, []byte, error) {
+	var wrapped, sealed []byte
+	err := s.pool().row(ctx, `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND mode = $2 AND id = $3`,
+		insurerID, mode, id).Scan(&wrapped, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, notFound("verification")
+	}
+	return wrapped, sealed, err
+}
+
+func (s *Store) BlindMatches(ctx context.Context, insurerID, kind, digest, exceptID string) ([]string, error) {
+	rows, err := s.pool().query(ctx, `SELECT verification_id FROM blind_index
+		WHERE insurer_id = $1 AND kind = $2 AND digest = $3 AND verification_id <> $4 ORDER BY verification_id`,
+		insurerID, kind, digest, exceptID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Cancel(ctx context.Context, insurerID, mode, id string, at time.Time, ev outbox.Event) (verification.Verification, error) {
+	err := s.tx(ctx, func(c conn) error {
+		var status string
+		err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND mode = $2 AND id = $3`, insurerID, mode, id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if !verification.CanMove(verification.Status(status), verification.StatusCancelled) {
+			return errs.E(errs.FailedPrecondition, "a %s verification cannot be cancelled", status)
+		}
+		if _, err := c.exec(ctx, `UPDATE verifications SET status = $3, cancelled_at = $4, updated_at = $4
+			WHERE insurer_id = $1 AND id = $2`, insurerID, id, string(verification.StatusCancelled), micros(at)); err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `UPDATE checks SET status = $3, reason = 'CANCELLED', updated_at = $4, completed_at = $4
+			WHERE insurer_id = $1 AND verification_id = $2 AND status IN ('PENDING', 'AWAITING_PARTNER')`,
+			insurerID, id, string(risk.CheckSkipped), micros(at)); err != nil {
+			return err
+		}
+		return insertEvent(ctx, c, ev)
+	})
+	if err != nil {
+		return verification.Verification{}, err
+	}
+	return s.Verification(ctx, insurerID, mode, id)
+}
+
+func (s *Store) Erase(ctx context.Context, insurerID, id, actor, reason string, at time.Time, entry audit.Entry, ev outbox.Event) (verification.Verification, error) {
+	var mode string
+	err := s.tx(ctx, func(c conn) error {
+		var erased sql.NullInt64
+		err := c.row(ctx, `SELECT mode, erased_at FROM verifications WHERE insurer_id = $1 AND id = $2`, insurerID, id).Scan(&mode, &erased)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if erased.Valid {
+			return errs.E(errs.FailedPrecondition, "verification is already erased")
+		}
+		if _, err := c.exec(ctx, `UPDATE verifications SET wrapped_key = NULL, sealed_pii = NULL, erased_at = $3,
+			erased_by = $4, erase_reason = $5, updated_at = $3 WHERE insurer_id = $1 AND id = $2`,
+			insurerID, id, micros(at), actor, reason); err != nil {
+			return err
+		}
+		if _, err := c.exec(ctx, `DELETE FROM blind_index WHERE insurer_id = $1 AND verification_id = $2`, insurerID, id); err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, c, entry); err != nil {
+			return err
+		}
+		ev.Mode = mode
+		return insertEvent(ctx, c, ev)
+	})
+	if err != nil {
+		return verification.Verification{}, err
+	}
+	return s.Verification(ctx, insurerID, mode, id)
+}
+
+func (s *Store) ExpiredVerifications(ctx context.Context, insurerID string, cutoff time.Time, limit int) ([]verification.Ref, error) {
+	rows, err := s.pool().query(ctx, `SELECT id, mode FROM verifications
+		WHERE insurer_id = $1 AND created_at < $2 AND erased_at IS NULL ORDER BY id LIMIT $3`, insurerID, micros(cutoff), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []verification.Ref
+	for rows.Next() {
+		var r verification.Ref
+		if err := rows.Scan(&r.ID, &r.Mode); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// insertEvent writes an outbox row inside the caller's transaction.
+func insertEvent(ctx context.Context, c conn, ev outbox.Event) error {
+	_, err := c.exec(ctx, `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.ID, ev.InsurerID, ev.Mode, ev.Type, ev.SubjectID, string(ev.Payload), micros(ev.CreatedAt))
+	return err
+}
+
+func appendAudit(ctx context.Context, c conn, e audit.Entry) error {
+	detail := string(e.Detail)
+	if detail == "" {
+		detail = "{}"
+	}
+	_, err := c.exec(ctx, `INSERT INTO audit_log (id, insurer_id, actor, action, verification_id, purpose, request_id, detail, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		e.ID, e.InsurerID, e.Actor, e.Action, nullString(e.VerificationID), e.Purpose, e.RequestID, detail, micros(e.CreatedAt))
+	return err
+}
+
+func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) error {
+	return appendAudit(ctx, s.pool(), e)
+}
+
+// AuditLog lists entries newest first.
+func (s *Store) AuditLog(ctx context.Context, insurerID string, f audit.Filter, after string, limit int) ([]audit.Entry, error) {
+	where := []string{"insurer_id = $1"}
+	args := []any{insurerID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if after != "" {
+		add("id < ?", after)
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.VerificationID != "" {
+		add("verification_id = ?", f.VerificationID)
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if !f.From.IsZero() {
+		add("created_at >= ?", micros(f.From))
+	}
+	if !f.To.IsZero() {
+		add("created_at < ?", micros(f.To))
+	}
+	args = append(args, limit)
+	rows, err := s.pool().query(ctx, `SELECT id, insurer_id, actor, action, verification_id, purpose, request_id, detail, created_at
+		FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Entry
+	for rows.Next() {
+		var e audit.Entry
+		var vid sql.NullString
+		var detail string
+		var created int64
+		if err := rows.Scan(&e.ID, &e.InsurerID, &e.Actor, &e.Action, &vid, &e.Purpose, &e.RequestID, &detail, &created); err != nil {
+			return nil, err
+		}
+		e.VerificationID, e.Detail, e.CreatedAt = vid.String, json.RawMessage(detail), fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
