@@ -56,7 +56,9 @@ func printType(b *strings.Builder, t graphql.Type) {
 		fmt.Fprintf(b, "scalar %s\n", t.Name())
 	case *graphql.Enum:
 		fmt.Fprintf(b, "enum %s {\n", t.Name())
-		for _, v := range t.Values() {
+		values := t.Values()
+		sort.Slice(values, func(i, j int) bool { return values[i].Name < values[j].Name })
+		for _, v := range values {
 			printDescription(b, "  ", v.Description)
 			fmt.Fprintf(b, "  %s%s\n", v.Name, deprecated(v.DeprecationReason))
 		}
