@@ -107,6 +107,7 @@ func printFields(b *strings.Builder, fields graphql.FieldDefinitionMap) {
 			for i, a := range f.Args {
 				parts[i] = a.Name() + ": " + a.Type.String() + defaultValue(a.DefaultValue)
 			}
+			sort.Strings(parts)
 			args = "(" + strings.Join(parts, ", ") + ")"
 		}
 		fmt.Fprintf(b, "  %s%s: %s%s\n", n, args, f.Type.String(), deprecated(f.DeprecationReason))

@@ -45,6 +45,7 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 		q, m graphql.Fields
 	}{
 		{b.verificationQueries(), b.verificationMutations()},
+		{b.reviewQueries(), b.reviewMutations()},
 		{b.webhookQueries(), b.webhookMutations()},
 		{b.billingQueries(), b.billingMutations()},
 	} {

@@ -450,3 +450,71 @@ func (s *Store) AuditLog(ctx context.Context, insurerID string, f audit.Filter, 
 	return out, rows.Err()
 }
 
+func (s *Store) ReviewQueue(ctx context.Context, insurerID, mode, after string, limit int) ([]verification.Verification, error) {
+	args := []any{insurerID, mode, limit}
+	cond := ""
+	if after != "" {
+		args = append(args, after)
+		cond = " AND v.id > $4"
+	}
+	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+verificationFrom+`WHERE v.insurer_id = $1 AND v.mode = $2
+		AND v.decision = 'REVIEW' AND v.review_decision IS NULL AND v.status = 'COMPLETED' AND v.erased_at IS NULL`+cond+
+		` ORDER BY v.id LIMIT $3`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []verification.Verification
+	var ids []string
+	for rows.Next() {
+		v, err := scanVerification(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		ids = append(ids, v.ID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	checks, err := s.checksOf(ctx, s.pool(), insurerID, ids)
+	for i := range out {
+		out[i].Checks = checks[out[i].ID]
+	}
+	return out, err
+}
+
+func (s *Store) ResolveReview(ctx context.Context, insurerID, mode, id string, r verification.Review, ev outbox.Event) (verification.Verification, error) {
+	err := s.tx(ctx, func(c conn) error {
+		var status string
+		var decision, reviewed sql.NullString
+		err := c.row(ctx, `SELECT status, decision, review_decision FROM verifications WHERE insurer_id = $1 AND mode = $2 AND id = $3`,
+			insurerID, mode, id).Scan(&status, &decision, &reviewed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if reviewed.Valid {
+			return errs.E(errs.Conflict, "this verification was already reviewed")
+		}
+		if status != string(verification.StatusCompleted) || decision.String != "REVIEW" {
+			return errs.E(errs.FailedPrecondition, "only a completed verification decided REVIEW can be reviewed")
+		}
+		res, err := c.exec(ctx, `UPDATE verifications SET review_decision = $3, reviewed_by = $4, reviewed_at = $5, review_note = $6,
+			updated_at = $5 WHERE insurer_id = $1 AND id = $2 AND review_decision IS NULL`,
+			insurerID, id, r.Decision, r.ReviewedBy, micros(r.ReviewedAt), nullString(r.Note))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errs.E(errs.Conflict, "this verification was already reviewed")
+		}
+		return insertEvent(ctx, c, ev)
+	})
+	if err != nil {
+		return verification.Verification{}, err
+	}
+	return s.Verification(ctx, insurerID, mode, id)
+}

@@ -42,6 +42,12 @@ type Store interface {
 	// Erase deletes the wrapped key, the sealed data and the blind-index
 	// entries, records who and why, and writes the audit entry and event.
 	Erase(ctx context.Context, insurerID, id, actor, reason string, at time.Time, entry audit.Entry, ev outbox.Event) (Verification, error)
+	// ReviewQueue lists REVIEW decisions without a review, oldest first;
+	// after is the last id of the previous page.
+	ReviewQueue(ctx context.Context, insurerID, mode, after string, limit int) ([]Verification, error)
+	// ResolveReview records a review on a completed REVIEW outcome that has
+	// none yet, with its event, in one transaction.
+	ResolveReview(ctx context.Context, insurerID, mode, id string, r Review, ev outbox.Event) (Verification, error)
 	// ExpiredVerifications lists verifications created before cutoff and
 	// not erased.
 	ExpiredVerifications(ctx context.Context, insurerID string, cutoff time.Time, limit int) ([]Ref, error)
