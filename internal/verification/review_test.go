@@ -2,6 +2,7 @@ package verification_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/store"
@@ -14,6 +15,7 @@ func TestReviewQueueAndResolve(t *testing.T) {
 		e := newEnv(t, st0.Dialect(), nil)
 		var ids []string
 		for range 3 {
+			e.now = e.now.Add(time.Second) // ids order by creation time
 			res, err := e.svc.Submit(e.a, input(""))
 			if err != nil {
 				t.Fatal(err)
