@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ import (
 	"github.com/borderproof/borderproof/internal/store/storetest"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/testenv"
+	"github.com/borderproof/borderproof/internal/vault"
+	"github.com/borderproof/borderproof/internal/verification"
 )
 
 type stack struct {
@@ -63,7 +66,16 @@ func newStack(t testing.TB, d store.Dialect, perSecond, burst int) *stack {
 	logs := &syncBuffer{}
 	log := obs.NewLogger(logs, slog.LevelInfo)
 	tenants := tenant.NewService(st, nil, log)
-	schema, err := graph.NewSchema(graph.Deps{Tenants: tenants, Log: log})
+	kp, err := vault.NewLocalFile(filepath.Join(t.TempDir(), "vault.key"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vlt, err := vault.New(vault.Config{}, kp, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifs := verification.NewService(verification.Deps{Store: st, Audit: st, Sealer: vlt, Queue: nopQueue{}, Log: log})
+	schema, err := graph.NewSchema(graph.Deps{Tenants: tenants, Verifications: verifs, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +112,10 @@ func newStack(t testing.TB, d store.Dialect, perSecond, burst int) *stack {
 	return s
 }
 
+type nopQueue struct{}
+
+func (nopQueue) Enqueue(context.Context, string, []byte, string, string, time.Duration) error { return nil }
+
 type gqlResponse struct {
 	Data   map[string]any `json:"data"`
 	Errors []struct {
@@ -110,7 +126,15 @@ type gqlResponse struct {
 
 func (s *stack) do(t testing.TB, key string, body []byte) (int, http.Header, gqlResponse) {
 	t.Helper()
+	return s.doWith(t, key, body, nil)
+}
+
+func (s *stack) doWith(t testing.TB, key string, body []byte, headers map[string]string) (int, http.Header, gqlResponse) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/graphql", bytes.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -142,6 +166,8 @@ func snapshot(t testing.TB, st *store.Store) string {
 		`SELECT id, name, country, region, mode, retention_days, settings, created_at FROM insurers ORDER BY id`,
 		`SELECT id, insurer_id, prefix, mode, scopes, created_at, COALESCE(revoked_at, 0) FROM api_keys ORDER BY id`,
 		`SELECT COUNT(*) FROM audit_log`,
+		`SELECT COUNT(*) FROM verifications`,
+		`SELECT COUNT(*) FROM outbox_events`,
 		`SELECT COUNT(*) FROM insurer_keys`,
 	} {
 		rows, err := st.DB().Query(q)
