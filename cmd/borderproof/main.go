@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), workerCmd(), migrateCmd(), adminCmd())
+	root.AddCommand(devCmd(), apiCmd(), workerCmd(), migrateCmd(), adminCmd(), partnersimCmd(), benchCmd(), healthcheckCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "borderproof:", err)
 		os.Exit(1)
