@@ -13,6 +13,7 @@ import (
 
 	"github.com/borderproof/borderproof/api"
 	"github.com/borderproof/borderproof/graph"
+	"github.com/borderproof/borderproof/internal/country"
 	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/store"
@@ -53,7 +54,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*
 			return nil, err
 		}
 	}
-	a.tenants = tenant.NewService(st, regionOf, log)
+	a.tenants = tenant.NewService(st, country.Region, log)
 	if cfg.RedisURL != "" || len(cfg.RedisClusterNodes) > 0 {
 		qc := queue.Config{URL: cfg.RedisURL, ClusterNodes: cfg.RedisClusterNodes}
 		if a.redis, err = qc.ConnOpt(); err != nil {
@@ -155,19 +156,3 @@ func (a *app) worker(ctx context.Context, cfg Config) *worker.Worker {
 	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic)
 }
 
-// regionOf derives a data-protection region from an alpha-3 country code.
-func regionOf(alpha3 string) string {
-	switch alpha3 {
-	case "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL",
-		"ITA", "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE",
-		"ISL", "LIE", "NOR":
-		return "EU"
-	case "GBR":
-		return "UK"
-	case "USA":
-		return "US"
-	case "AUS":
-		return "AU"
-	}
-	return "OTHER"
-}

@@ -60,19 +60,6 @@ func (v *Vault) BlindIndex(ctx context.Context, insurerID, kind, normalised stri
 	return hmacHex(key, normalised), nil
 }
 
-// PartnerDocumentHMAC is the document registry's privacy-mode identifier: a
-// hex HMAC-SHA256 of DocumentKey(issuingState, number) under a key shared
-// with the partner out of band (from partner configuration, at least
-// MinPartnerKeyLen bytes; the caller validates the length when it loads the
-// configuration). Both sides compute it the same way, so the registry
-// answers about a document without receiving its number.
-func PartnerDocumentHMAC(key []byte, issuingState, number string) string {
-	return hmacHex(key, DocumentKey(issuingState, number))
-}
-
-// MinPartnerKeyLen is the shortest acceptable PartnerDocumentHMAC key.
-const MinPartnerKeyLen = 32
-
 func hmacHex(key []byte, value string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(value))

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"testing"
@@ -119,19 +118,3 @@ func TestBlindIndex(t *testing.T) {
 	}
 }
 
-func TestPartnerDocumentHMAC(t *testing.T) {
-	t.Parallel()
-	key := []byte("0123456789abcdef0123456789abcdef")
-	got := PartnerDocumentHMAC(key, "gbr", "123 456-789")
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("GBR:123456789"))
-	if want := hex.EncodeToString(m.Sum(nil)); got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
-	if PartnerDocumentHMAC([]byte("another key of thirty-two bytes!"), "GBR", "123456789") == got {
-		t.Fatal("key does not matter")
-	}
-	if PartnerDocumentHMAC(key, "GBR", "123456789") != got {
-		t.Fatal("not deterministic across spellings")
-	}
-}
