@@ -155,4 +155,3 @@ func (a *app) worker(ctx context.Context, cfg Config) *worker.Worker {
 	}
 	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic)
 }
-
