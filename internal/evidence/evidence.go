@@ -1,0 +1,389 @@
+// Package evidence keeps a tamper-evident record of how each verification
+// was decided, for a regulator or a court to check later.
+//
+// A bundle lives beside the sealed partner answers the pipeline already
+// stores under "evidence/<insurer>/<verification>/<check>.bin":
+//
+//	evidence/<insurer>/<verification>/manifest.json  the manifest (JSON)
+//	evidence/<insurer>/<verification>/manifest.sig   its Ed25519 signature (64 raw bytes)
+//
+// The manifest lists every check with its partner, partner reference, status
+// and outcome, the SHA-256 digest and size of each sealed partner answer, the
+// sanctions list version and risk policy version used, the decision and each
+// reason code with its points. It holds no personal data: only ids, digests,
+// partner references, versions, codes and numbers. The partner answers stay
+// sealed under the verification's key, so crypto-shredding a verification
+// leaves the manifest verifiable (the digests cover the sealed bytes) while
+// the answers can no longer be read.
+//
+// The signature covers the manifest's exact bytes, so anyone holding the
+// service's public key can check a bundle without this code:
+//
+//	openssl pkeyutl -verify -pubin -inkey evidence.pub -rawin \
+//	    -in manifest.json -sigfile manifest.sig
+//	sha256sum <check>.bin    # equals the manifest's sha256 for that check
+//
+// Verify does both in one call.
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/errs"
+)
+
+// Format identifies the manifest layout; a later layout gets a new value
+// and Verify keeps reading this one.
+const Format = "borderproof-evidence/v1"
+
+// Blob keys of a bundle, relative to its folder.
+const (
+	ManifestName  = "manifest.json"
+	SignatureName = "manifest.sig"
+)
+
+// MaxItemSize bounds one evidence item read for digesting.
+const MaxItemSize = 32 << 20
+
+// Blobs is the part of the blob store the package needs (blob.Store
+// implements it).
+type Blobs interface {
+	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Folder is the blob folder of a verification's evidence (no trailing '/').
+func Folder(insurerID, verificationID string) string {
+	return "evidence/" + insurerID + "/" + verificationID
+}
+
+// ManifestKey is the blob key of a verification's manifest.
+func ManifestKey(insurerID, verificationID string) string {
+	return Folder(insurerID, verificationID) + "/" + ManifestName
+}
+
+// SignatureKey is the blob key of a verification's manifest signature.
+func SignatureKey(insurerID, verificationID string) string {
+	return Folder(insurerID, verificationID) + "/" + SignatureName
+}
+
+// Manifest is the signed record of one verification. Field order is the
+// order of the JSON; the signature covers the bytes as stored.
+type Manifest struct {
+	Format               string      `json:"format"`
+	InsurerID            string      `json:"insurerId"`
+	VerificationID       string      `json:"verificationId"`
+	Mode                 string      `json:"mode,omitempty"`
+	Status               string      `json:"status,omitempty"`
+	PolicyVersion        int         `json:"policyVersion"`
+	SanctionsListVersion string      `json:"sanctionsListVersion,omitempty"`
+	Score                int         `json:"score"`
+	Band                 string      `json:"band,omitempty"`
+	Decision             string      `json:"decision,omitempty"`
+	HardRule             string      `json:"hardRule,omitempty"`
+	Provisional          bool        `json:"provisional,omitempty"`
+	Reasons              []Reason    `json:"reasons"`
+	Checks               []CheckItem `json:"checks"`
+	KeyID                string      `json:"keyId"`
+	SignedAt             time.Time   `json:"signedAt"`
+
+	// Digest is the SHA-256 (hex) of the manifest bytes as stored; it is
+	// not part of the JSON.
+	Digest string `json:"-"`
+}
+
+// Reason is one reason code's contribution to the score.
+type Reason struct {
+	Code      string `json:"code"`
+	Points    int    `json:"points"`
+	CheckID   string `json:"checkId,omitempty"`
+	CheckType string `json:"checkType,omitempty"`
+}
+
+// CheckItem is one check and, when the partner answered, the digest of its
+// sealed answer.
+type CheckItem struct {
+	CheckID          string `json:"checkId"`
+	Type             string `json:"type"`
+	Status           string `json:"status"`
+	Outcome          string `json:"outcome,omitempty"`
+	Partner          string `json:"partner,omitempty"`
+	PartnerReference string `json:"partnerReference,omitempty"`
+	Evidence         *Item  `json:"evidence,omitempty"`
+}
+
+// Item is the digest of one stored object.
+type Item struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// Items lists the digested objects of the manifest, in check order.
+func (m *Manifest) Items() []Item {
+	var out []Item
+	for _, c := range m.Checks {
+		if c.Evidence != nil {
+			out = append(out, *c.Evidence)
+		}
+	}
+	return out
+}
+
+// Service builds and reads bundles.
+type Service struct {
+	blobs  Blobs
+	signer *Signer
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New builds the service on a blob store and the evidence signing key.
+func New(blobs Blobs, signer *Signer, logger *slog.Logger) *Service {
+	return &Service{blobs: blobs, signer: signer, log: logger, now: time.Now}
+}
+
+// PublicKey is the key verifiers use.
+func (s *Service) PublicKey() ed25519.PublicKey { return s.signer.PublicKey() }
+
+// Build digests every sealed partner answer of the verification, writes the
+// signed manifest and returns it. Given the same input (SignedAt included)
+// it writes the same bytes, so running it again is harmless.
+func (s *Service) Build(ctx context.Context, in BundleInput) (Manifest, error) {
+	if err := in.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	m, keys := in.manifest()
+	m.KeyID = s.signer.KeyID()
+	if m.SignedAt.IsZero() {
+		m.SignedAt = s.now()
+	}
+	m.SignedAt = m.SignedAt.UTC().Truncate(time.Second)
+	for i := range m.Checks {
+		key := keys[i]
+		if key == "" {
+			continue
+		}
+		b, err := s.read(ctx, key)
+		if err != nil {
+			if errs.Is(err, errs.NotFound) {
+				return Manifest{}, errs.Wrap(err, errs.FailedPrecondition, "evidence of a check is missing")
+			}
+			return Manifest{}, err
+		}
+		m.Checks[i].Evidence = &Item{Key: key, SHA256: digest(b), Size: int64(len(b))}
+	}
+	body, err := encode(m)
+	if err != nil {
+		return Manifest{}, err
+	}
+	sig := s.signer.sign(body)
+	// Signature first: a manifest never stands without one, and a later
+	// Build over the same input rewrites both with the same bytes.
+	if err := s.blobs.Put(ctx, SignatureKey(m.InsurerID, m.VerificationID), bytes.NewReader(sig), int64(len(sig)), "application/octet-stream"); err != nil {
+		return Manifest{}, err
+	}
+	if err := s.blobs.Put(ctx, ManifestKey(m.InsurerID, m.VerificationID), bytes.NewReader(body), int64(len(body)), "application/json"); err != nil {
+		return Manifest{}, err
+	}
+	m.Digest = digest(body)
+	s.log.InfoContext(ctx, "evidence: bundle signed", "verification_id", m.VerificationID,
+		"checks", len(m.Checks), "key_id", m.KeyID)
+	return m, nil
+}
+
+// Get reads a verification's manifest and checks its signature (not the
+// items: Check does that). errs.NotFound when no bundle was built.
+func (s *Service) Get(ctx context.Context, insurerID, verificationID string) (Manifest, error) {
+	body, sig, err := s.load(ctx, insurerID, verificationID)
+	if err != nil {
+		return Manifest{}, err
+	}
+	m, err := parseSigned(body, sig, s.signer.PublicKey())
+	if err != nil {
+		return Manifest{}, err
+	}
+	if m.InsurerID != insurerID || m.VerificationID != verificationID {
+		return Manifest{}, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest belongs elsewhere")
+	}
+	return m, nil
+}
+
+// Check verifies a stored bundle end to end with the service's own key:
+// signature, then every item's digest.
+func (s *Service) Check(ctx context.Context, insurerID, verificationID string) error {
+	body, sig, err := s.load(ctx, insurerID, verificationID)
+	if err != nil {
+		return err
+	}
+	return Verify(body, sig, s.signer.PublicKey(), func(key string) ([]byte, error) { return s.read(ctx, key) })
+}
+
+// SignedURL is a time-limited download link to the manifest (the blob
+// store's signed URL). It does not check that the manifest exists.
+func (s *Service) SignedURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error) {
+	return s.blobs.SignedURL(ctx, ManifestKey(insurerID, verificationID), ttl)
+}
+
+// SignatureURL is a time-limited download link to the manifest signature.
+func (s *Service) SignatureURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error) {
+	return s.blobs.SignedURL(ctx, SignatureKey(insurerID, verificationID), ttl)
+}
+
+func (s *Service) load(ctx context.Context, insurerID, verificationID string) (body, sig []byte, err error) {
+	if insurerID == "" || verificationID == "" {
+		return nil, nil, errs.E(errs.Invalid, "insurer and verification ids are required")
+	}
+	if body, err = s.read(ctx, ManifestKey(insurerID, verificationID)); err != nil {
+		return nil, nil, err
+	}
+	if sig, err = s.read(ctx, SignatureKey(insurerID, verificationID)); err != nil {
+		return nil, nil, err
+	}
+	return body, sig, nil
+}
+
+func (s *Service) read(ctx context.Context, key string) ([]byte, error) {
+	rc, err := s.blobs.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxItemSize+1))
+	if err != nil {
+		return nil, errs.Wrap(err, errs.Unavailable, "evidence could not be read")
+	}
+	if len(b) > MaxItemSize {
+		return nil, errs.E(errs.FailedPrecondition, "evidence item is too large")
+	}
+	return b, nil
+}
+
+// Errors Verify reports (match with errors.Is).
+var (
+	// ErrSignature: the manifest's signature does not verify under the key.
+	ErrSignature = errors.New("evidence: signature does not verify")
+	// ErrTampered: an item does not match its digest, or the manifest is
+	// malformed or names objects outside its own folder.
+	ErrTampered = errors.New("evidence: item does not match the manifest")
+	// ErrMissing: an item the manifest lists cannot be fetched.
+	ErrMissing = errors.New("evidence: item is missing")
+)
+
+// ItemError is the failure of one item; Verify joins one per bad item.
+type ItemError struct {
+	Key string
+	Err error
+}
+
+func (e *ItemError) Error() string { return e.Err.Error() + ": " + e.Key }
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// Verify checks a bundle: the Ed25519 signature over the manifest bytes
+// under publicKey, the manifest's layout, and the SHA-256 digest and size of
+// every item, fetched by key. It returns nil only when all hold; otherwise
+// an error classified FailedPrecondition that matches ErrSignature,
+// ErrTampered or ErrMissing (one ItemError per bad item, joined).
+func Verify(manifest, signature []byte, publicKey ed25519.PublicKey, fetch func(key string) ([]byte, error)) error {
+	m, err := parseSigned(manifest, signature, publicKey)
+	if err != nil {
+		return err
+	}
+	var problems []error
+	for _, it := range m.Items() {
+		b, err := fetch(it.Key)
+		switch {
+		case err != nil:
+			cause := ErrMissing
+			if !errs.Is(err, errs.NotFound) {
+				cause = fmt.Errorf("%w (%v)", ErrMissing, err)
+			}
+			problems = append(problems, &ItemError{Key: it.Key, Err: cause})
+		case int64(len(b)) != it.Size || digest(b) != it.SHA256:
+			problems = append(problems, &ItemError{Key: it.Key, Err: ErrTampered})
+		}
+	}
+	if len(problems) > 0 {
+		return errs.Wrap(errors.Join(problems...), errs.FailedPrecondition, "evidence does not match its manifest")
+	}
+	return nil
+}
+
+// parseSigned checks the signature, then decodes and checks the layout.
+func parseSigned(body, sig []byte, pub ed25519.PublicKey) (Manifest, error) {
+	var m Manifest
+	if len(pub) != ed25519.PublicKeySize {
+		return m, errs.E(errs.Invalid, "evidence public key must be 32 bytes")
+	}
+	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, body, sig) {
+		return m, errs.Wrap(ErrSignature, errs.FailedPrecondition, "evidence signature does not verify")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, errs.Wrap(fmt.Errorf("%w: %v", ErrTampered, err), errs.FailedPrecondition, "evidence manifest is malformed")
+	}
+	if m.Format != Format {
+		return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest has an unknown format")
+	}
+	if m.KeyID != KeyID(pub) {
+		return m, errs.Wrap(ErrSignature, errs.FailedPrecondition, "evidence manifest names another signing key")
+	}
+	prefix := Folder(m.InsurerID, m.VerificationID) + "/"
+	for _, it := range m.Items() {
+		if !strings.HasPrefix(it.Key, prefix) || strings.Contains(it.Key, "..") || it.Key == prefix+ManifestName || it.Key == prefix+SignatureName {
+			return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest names an item outside its folder")
+		}
+		if _, err := hex.DecodeString(it.SHA256); err != nil || len(it.SHA256) != 2*sha256.Size {
+			return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest holds a malformed digest")
+		}
+	}
+	m.Digest = digest(body)
+	return m, nil
+}
+
+// encode is the manifest's one serialisation: compact JSON in field order
+// and a final newline.
+func encode(m Manifest) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, errs.Wrap(err, errs.Internal, "evidence manifest cannot be encoded")
+	}
+	return buf.Bytes(), nil
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// sortedReasons orders reasons as the risk engine does (points, then code,
+// check id and type), so the manifest does not depend on input order.
+func sortedReasons(rs []Reason) []Reason {
+	out := slices.Clone(rs)
+	slices.SortStableFunc(out, func(a, b Reason) int {
+		if a.Points != b.Points {
+			return b.Points - a.Points
+		}
+		return strings.Compare(a.Code+"\x00"+a.CheckID+"\x00"+a.CheckType, b.Code+"\x00"+b.CheckID+"\x00"+b.CheckType)
+	})
+	if out == nil {
+		out = []Reason{}
+	}
+	return out
+}
