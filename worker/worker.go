@@ -59,6 +59,8 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		IsFailure:       IsFailure,
 		RetryDelayFunc:  RetryDelay,
+		// Scheduled polls and retries become ready within a second.
+		DelayedTaskCheckInterval: time.Second,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "kind", errs.KindOf(err).String(), "err", err)
 		}),
@@ -116,8 +118,13 @@ func IsFailure(err error) bool {
 }
 
 // RetryDelay honours a Retry-After the error carries, else asynq's default
-// exponential backoff.
+// exponential backoff. A task whose worker died (its lease expired) is run
+// again at once: asynq only notices a dead worker a minute or more after
+// the fact, and the work did not fail.
 func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
 	if e, ok := errs.As(err); ok && e.RetryAfterSeconds > 0 {
 		return time.Duration(e.RetryAfterSeconds) * time.Second
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/borderproof/borderproof/graph"
 	"github.com/borderproof/borderproof/internal/country"
 	"github.com/borderproof/borderproof/internal/obs"
+	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/tenant"
@@ -145,13 +146,41 @@ func (a *app) apiServer(cfg Config) (*api.Server, error) {
 	return api.New(ac, deps), nil
 }
 
-// worker assembles the task server.
-func (a *app) worker(ctx context.Context, cfg Config) *worker.Worker {
+// worker assembles the task server: the pipeline (checks, polls, scoring,
+// the sweeper) and the retention purge, on the critical, default and low
+// queues.
+func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Worker, error) {
+	if a.verifs == nil || a.redis == nil {
+		return nil, fmt.Errorf("configuration: the worker needs the vault and Redis")
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = obs.NewRegistry()
+	}
+	live, test, blobs, err := a.pipelineDeps(ctx, o, reg)
+	if err != nil {
+		return nil, err
+	}
+	p := pipeline.New(pipeline.Config{}, pipeline.Deps{
+		Store: a.store, Audit: a.store, Opener: a.verifs, Sealer: a.vault, Blobs: blobs, Queue: a.queue,
+		Tenants: a.tenants, Live: live, Test: test, Log: a.log.With("component", "pipeline"),
+	})
+	sm, err := worker.NewSweepMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	rq := worker.NewRequeue(a.redis, a.log)
+	a.closers = append(a.closers, func() { rq.Close() })
 	handlers := []worker.Handler{
+		worker.CheckRun(p),
+		worker.CheckPoll(p),
+		worker.Score(p),
+		worker.Sweep(p, rq, sm, a.log),
 		worker.RetentionPurge(a.tenants, a.verifs),
 	}
 	periodic := []worker.Periodic{
+		worker.SweepPeriodic(),
 		{Cron: "17 3 * * *", Type: verification.TaskRetentionPurge, Queue: queue.Low},
 	}
-	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic)
+	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic), nil
 }

@@ -57,8 +57,12 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer a.close()
+			w, err := a.worker(cmd.Context(), cfg, workerOpts{})
+			if err != nil {
+				return err
+			}
 			log.Info("worker started", "concurrency", cfg.WorkerConcurrency)
-			return a.worker(cmd.Context(), cfg).Run(cmd.Context())
+			return w.Run(cmd.Context())
 		},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/tenant"
 )
@@ -24,6 +25,9 @@ type devInfo struct {
 	APIKey     string `json:"api_key"`
 	InsurerID  string `json:"insurer_id"`
 	KeyID      string `json:"key_id"`
+	// PartnersimURL is the in-process partner simulator (admin endpoint
+	// under /admin); every check of the dev system goes to it.
+	PartnersimURL string `json:"partnersim_url"`
 }
 
 func devCmd() *cobra.Command {
@@ -74,8 +78,24 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	info, err := ensureDevTenant(ctx, a, filepath.Join(dataDir, "dev.json"), "http://"+ln.Addr().String()+"/graphql")
+	sim, err := partnersim.New(partnersim.Config{Population: 1000}, log)
 	if err != nil {
+		ln.Close()
+		return fmt.Errorf("partner simulator: %w", err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("partner simulator: %w", err)
+	}
+	defer sim.Close()
+	infoPath := filepath.Join(dataDir, "dev.json")
+	info, err := ensureDevTenant(ctx, a, infoPath, "http://"+ln.Addr().String()+"/graphql")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	info.PartnersimURL = sim.URLs().HTTP
+	if err := writeDevInfo(infoPath, info); err != nil {
 		ln.Close()
 		return err
 	}
@@ -84,9 +104,13 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		ln.Close()
 		return err
 	}
-	w := a.worker(ctx, cfg)
-	fmt.Fprintf(cmd.OutOrStdout(), "\nBorderProof dev is ready.\n  GraphQL:  %s\n  API key:  %s\n  Insurer:  %s\n  Details:  %s\n\nTry:\n  curl -s %s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { id name mode scopes } }\"}'\n\n",
-		info.GraphQLURL, info.APIKey, info.InsurerID, filepath.Join(dataDir, "dev.json"), info.GraphQLURL, info.APIKey)
+	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim, BlobDir: filepath.Join(dataDir, "blobs")})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "\nBorderProof dev is ready.\n  GraphQL:  %s\n  API key:  %s\n  Insurer:  %s\n  Partners: %s (simulator)\n  Details:  %s\n\nTry:\n  curl -s %s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { id name mode scopes } }\"}'\n\n",
+		info.GraphQLURL, info.APIKey, info.InsurerID, info.PartnersimURL, infoPath, info.GraphQLURL, info.APIKey)
 	err = runAll(cmd,
 		func() error { return srv.Serve(ctx, ln) },
 		func() error { return w.Run(ctx) },

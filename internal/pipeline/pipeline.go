@@ -1,0 +1,268 @@
+// Package pipeline takes a verification from QUEUED to a scored outcome: it
+// runs each check (the machine-readable zone locally, the others through a
+// partner), polls partners that opened a case, enforces the verification's
+// deadline, scores the answers with the insurer's risk policy, and sweeps up
+// work whose task was lost. It is domain code: it declares the store, queue,
+// vault and blob interfaces it needs and imports no transport.
+//
+// Every effect is guarded by the row's state inside the transaction that
+// makes it (a check is updated only from the status it was read in), so a
+// task that runs twice, even concurrently, changes nothing the second time.
+//
+// # Statuses
+//
+// A check goes PENDING → COMPLETED | SKIPPED | FAILED, or through
+// AWAITING_PARTNER when the partner opened a case. A check is never CLEAR
+// for lack of an answer: a partner that keeps failing or does not answer by
+// the verification's deadline leaves the check FAILED with PARTNER_TIMEOUT
+// (or PARTNER_UNAVAILABLE), which the risk engine raises to REVIEW.
+//
+// A verification is RUNNING once any check ran, AWAITING_PARTNER while a
+// check waits on a partner case (with a provisional outcome once no check is
+// still PENDING), and COMPLETED when scored. Scoring always ends in
+// COMPLETED, even when every partner check failed: the outcome then says so
+// in its reasons (PARTNER_UNAVAILABLE, PARTNER_TIMEOUT) and its decision is
+// at least REVIEW, which is what an underwriter needs; FAILED is kept for a
+// verification that could not be scored at all.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/billing"
+	"github.com/borderproof/borderproof/internal/id"
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/partner"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// Store is what the pipeline needs from the database. Every method that
+// touches one verification takes the insurer id; the sweeper's listings span
+// insurers and say so.
+type Store interface {
+	// PipelineVerification loads a verification of the insurer, in any
+	// mode, with its checks.
+	PipelineVerification(ctx context.Context, insurerID, id string) (verification.Verification, error)
+	// Sealed returns the wrapped key and sealed personal data.
+	Sealed(ctx context.Context, insurerID, mode, id string) (wrappedKey, sealed []byte, err error)
+	// DocumentReused reports whether another verification of the insurer
+	// holds the document digest without the person digest.
+	DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error)
+	// StartCheck records an attempt on a PENDING check (attempts+1, the
+	// partner, updated_at) and moves a QUEUED verification to RUNNING. ok
+	// is false when the check is no longer PENDING.
+	StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (ok bool, err error)
+	// UpdateCheck applies u in one transaction when the check is still in
+	// one of u.From (and, when u.Attempts ≥ 0, has that many attempts):
+	// the check row, its usage row, its events, and the verification's
+	// status. applied is false when the guard did not match.
+	UpdateCheck(ctx context.Context, u CheckUpdate) (applied bool, err error)
+	// RiskPolicy returns the insurer's current policy; ok is false when the
+	// insurer has none stored.
+	RiskPolicy(ctx context.Context, insurerID string) (p risk.Policy, ok bool, err error)
+	// SaveOutcome writes a score and its events in one transaction when the
+	// verification is not terminal. applied is false otherwise.
+	SaveOutcome(ctx context.Context, o OutcomeUpdate) (applied bool, err error)
+
+	// StaleChecks lists, across insurers, PENDING checks not updated since
+	// before, and AWAITING_PARTNER checks whose poll time is before now and
+	// that were not updated since before.
+	StaleChecks(ctx context.Context, before, now time.Time, limit int) ([]CheckRef, error)
+	// OverdueChecks lists, across insurers, unanswered checks of
+	// verifications whose deadline is before now.
+	OverdueChecks(ctx context.Context, now time.Time, limit int) ([]CheckRef, error)
+	// UnscoredVerifications lists, across insurers, non-terminal
+	// verifications whose checks are all terminal and that were not
+	// updated since before.
+	UnscoredVerifications(ctx context.Context, before time.Time, limit int) ([]VerificationRef, error)
+	// UnpublishedEvents lists, across insurers, outbox events created
+	// before and not yet published.
+	UnpublishedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
+}
+
+// CheckUpdate is one guarded change of a check and what goes with it.
+type CheckUpdate struct {
+	InsurerID      string
+	VerificationID string
+	CheckID        string
+	// From lists the statuses the check must be in; Attempts, when ≥ 0,
+	// the attempts it must have.
+	From     []risk.CheckStatus
+	Attempts int
+
+	Status           risk.CheckStatus
+	Partner          string
+	Outcome          string
+	Signals          []risk.Signal
+	Reason           string
+	PartnerReference string
+	EvidenceKey      string
+	PollAfter        time.Time
+	// IncAttempts counts one more attempt (a poll).
+	IncAttempts bool
+	At          time.Time
+
+	// Usage is the billable row (billing.NewUsage), recorded in the ledger
+	// unless the check already has one.
+	Usage  *billing.Usage
+	Events []outbox.Event
+}
+
+// OutcomeUpdate is a score to record.
+type OutcomeUpdate struct {
+	InsurerID      string
+	VerificationID string
+	Outcome        risk.Outcome
+	// Status is COMPLETED for a final outcome, AWAITING_PARTNER for a
+	// provisional one.
+	Status verification.Status
+	At     time.Time
+	Events []outbox.Event
+}
+
+// CheckRef names a check for the sweeper.
+type CheckRef struct {
+	InsurerID      string
+	VerificationID string
+	CheckID        string
+	Status         risk.CheckStatus
+	Attempts       int
+}
+
+// VerificationRef names a verification for the sweeper.
+type VerificationRef struct {
+	InsurerID string
+	ID        string
+}
+
+// Opener unseals a verification's personal data
+// (verification.Service.Open).
+type Opener interface {
+	Open(ctx context.Context, insurerID, mode, verificationID string) (*verification.PII, error)
+}
+
+// Sealer seals evidence and computes blind-index digests (internal/vault).
+type Sealer interface {
+	Seal(ctx context.Context, insurerID, subjectID string, wrapped []byte, purpose string, plaintext []byte) ([]byte, error)
+	BlindIndex(ctx context.Context, insurerID, kind, normalised string) (string, error)
+}
+
+// Blobs stores sealed evidence (internal/blob).
+type Blobs interface {
+	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
+}
+
+// Enqueuer queues a task; an existing task id is success.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, typ string, payload []byte, taskID, queue string, processIn time.Duration) error
+}
+
+// Tenants reads insurers (tenant.Service).
+type Tenants interface {
+	Insurer(ctx context.Context, id string) (tenant.Insurer, error)
+}
+
+// Router picks partners (partner.Registry).
+type Router interface {
+	Route(check partner.CheckType, coverageCountry string) (*partner.Resilient, error)
+	Get(name string) (*partner.Resilient, bool)
+}
+
+// Network is one set of partners with the blinder their digests need.
+type Network struct {
+	Router  Router
+	Blinder partner.Blinder
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	// DefaultPollInterval is used when a partner opens a case without
+	// saying when to ask again (default 30s).
+	DefaultPollInterval time.Duration
+	// StaleAfter is how long a PENDING check may go unchanged before the
+	// sweeper queues it again (default 30s).
+	StaleAfter time.Duration
+	// EventGrace is how old an unpublished event must be before the
+	// sweeper queues its publication again (default 5s).
+	EventGrace time.Duration
+	// SweepBatch bounds each listing of a sweep (default 500).
+	SweepBatch int
+}
+
+func (c Config) withDefaults() Config {
+	if c.DefaultPollInterval <= 0 {
+		c.DefaultPollInterval = 30 * time.Second
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 30 * time.Second
+	}
+	if c.EventGrace <= 0 {
+		c.EventGrace = 5 * time.Second
+	}
+	if c.SweepBatch <= 0 {
+		c.SweepBatch = 500
+	}
+	return c
+}
+
+// Deps are the pipeline's collaborators. Live and Test are the partner
+// networks for each mode: test-mode verifications always go to Test (the
+// simulator).
+type Deps struct {
+	Store   Store
+	Audit   audit.Store
+	Opener  Opener
+	Sealer  Sealer
+	Blobs   Blobs
+	Queue   Enqueuer
+	Tenants Tenants
+	Live    Network
+	Test    Network
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Pipeline runs checks, polls, scores and sweeps.
+type Pipeline struct {
+	cfg Config
+	d   Deps
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New builds the pipeline.
+func New(cfg Config, d Deps) *Pipeline {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{cfg: cfg.withDefaults(), d: d, log: log, now: func() time.Time { return now().UTC() }}
+}
+
+// Reasons recorded on checks that ended without a partner's answer.
+const (
+	ReasonNotPermitted       = partner.ReasonNotPermitted
+	ReasonPartnerTimeout     = string(risk.SignalPartnerTimeout)
+	ReasonPartnerUnavailable = string(risk.SignalPartnerUnavailable)
+	ReasonNoPartner          = "NO_PARTNER"
+	ReasonPartnerRejected    = "PARTNER_REJECTED"
+	ReasonErased             = "ERASED"
+)
+
+// event builds an outbox row; its payload carries ids, statuses and codes.
+func event(v verification.Verification, typ string, at time.Time, data map[string]any) outbox.Event {
+	data["verificationId"] = v.ID
+	b, _ := json.Marshal(data)
+	return outbox.Event{ID: id.NewAt(id.Event, at), InsurerID: v.InsurerID, Mode: v.Mode, Type: typ, SubjectID: v.ID, Payload: b, CreatedAt: at}
+}

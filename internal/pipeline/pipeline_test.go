@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// The ICAO 9303 specimen passport (Doc 9303-4, Appendix A).
+var specimen = []string{"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"}
+
+func TestDocumentSignals(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	holder := verification.Policyholder{GivenNames: "Anna Maria", Surname: "Eriksson", DateOfBirth: "1974-08-12",
+		Nationality: "UTO", Sex: "F", ResidenceCountry: "SWE"}
+	doc := func(number, expiry, issuing string, mrz []string) verification.Document {
+		return verification.Document{Type: "PASSPORT", Number: number, IssuingCountry: issuing, ExpiryDate: expiry, MRZ: mrz}
+	}
+	badDigit := []string{specimen[0], "L898902C37UTO7408122F1204159ZE184226B<<<<<10"}
+	tests := []struct {
+		name   string
+		holder func(*verification.Policyholder)
+		docs   []verification.Document
+		want   map[risk.SignalCode]string // code → fields detail ("" for none)
+	}{
+		{"clean typed document", nil, []verification.Document{doc("X1", "2030-01-01", "SWE", nil)}, map[risk.SignalCode]string{}},
+		{"expired typed document", nil, []verification.Document{doc("X1", "2026-11-26", "SWE", nil)},
+			map[risk.SignalCode]string{risk.SignalDocumentExpired: ""}},
+		{"expires today is valid", nil, []verification.Document{doc("X1", "2026-11-27", "SWE", nil)}, map[risk.SignalCode]string{}},
+		{"specimen zone matching the typed fields", nil, []verification.Document{doc("L898902C3", "2012-04-15", "UTO", specimen)},
+			map[risk.SignalCode]string{risk.SignalDocumentExpired: "", risk.SignalSpecimenDocument: ""}},
+		{"typed fields differ from the zone", func(p *verification.Policyholder) { p.Surname, p.DateOfBirth = "Erikson", "1974-08-13" },
+			[]verification.Document{doc("L898902C3", "2030-04-15", "UTO", specimen)},
+			map[risk.SignalCode]string{risk.SignalMRZFieldMismatch: "birthDate,expiryDate,surname", risk.SignalDocumentExpired: "", risk.SignalSpecimenDocument: ""}},
+		{"bad check digit", nil, []verification.Document{doc("L898902C3", "2012-04-15", "UTO", badDigit)},
+			map[risk.SignalCode]string{risk.SignalMRZCheckDigitFailed: "composite,documentNumber", risk.SignalDocumentExpired: "", risk.SignalSpecimenDocument: ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := holder
+			if tc.holder != nil {
+				tc.holder(&h)
+			}
+			got := DocumentSignals(&verification.PII{Policyholder: h, Documents: tc.docs}, now)
+			m := map[risk.SignalCode]string{}
+			for _, s := range got {
+				if _, dup := m[s.Code]; dup {
+					t.Fatalf("%s twice", s.Code)
+				}
+				m[s.Code] = s.Detail["fields"]
+			}
+			if len(m) != len(tc.want) {
+				t.Fatalf("signals %v, want %v", m, tc.want)
+			}
+			for code, fields := range tc.want {
+				if f, ok := m[code]; !ok || f != fields {
+					t.Fatalf("signals %v, want %v", m, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestRetryLater(t *testing.T) {
+	p := New(Config{}, Deps{})
+	withRA := errs.E(errs.RateLimited, "partner rate limit reached")
+	withRA.RetryAfterSeconds = 7
+	tests := []struct {
+		name     string
+		err      error
+		attempts int
+		left     time.Duration
+		want     int
+	}{
+		{"first failure", errs.E(errs.Unavailable, "down"), 0, time.Hour, 1},
+		{"backs off by attempts", errs.E(errs.Unavailable, "down"), 4, time.Hour, 16},
+		{"capped at five minutes", errs.E(errs.Unavailable, "down"), 20, time.Hour, 256},
+		{"partner's Retry-After wins", withRA, 4, time.Hour, 7},
+		{"never far past the deadline", errs.E(errs.Unavailable, "down"), 6, 10 * time.Second, 11},
+		{"unclassified error", errors.New("boom"), 1, time.Hour, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := p.retryLater(tc.err, verification.Check{Attempts: tc.attempts}, tc.left)
+			e, ok := errs.As(err)
+			if !ok || e.RetryAfterSeconds != tc.want {
+				t.Fatalf("retry after %v, want %d", e, tc.want)
+			}
+			if errs.KindOf(err) != errs.KindOf(tc.err) {
+				t.Fatalf("kind changed: %v", errs.KindOf(err))
+			}
+		})
+	}
+	if withRA.RetryAfterSeconds != 7 {
+		t.Fatal("the caller's error was modified")
+	}
+}
+
+func TestInputDefaultsToTravel(t *testing.T) {
+	v := verification.Verification{Checks: []verification.Check{
+		{ID: "chk_1", Type: risk.CheckWatchlist, Status: risk.CheckCompleted, Signals: []risk.Signal{{Code: risk.SignalWatchlistWeak, CheckID: "chk_1"}}},
+		{ID: "chk_2", Type: risk.CheckDocumentRegistry, Status: risk.CheckAwaitingPartner},
+	}}
+	in := Input(v)
+	if in.Product != risk.ProductTravel || len(in.Checks) != 2 || len(in.Signals) != 1 {
+		t.Fatalf("input %+v", in)
+	}
+	if !slices.ContainsFunc(in.Checks, func(c risk.Check) bool { return c.Status == risk.CheckAwaitingPartner }) {
+		t.Fatal("status lost")
+	}
+}

@@ -1,0 +1,121 @@
+package pipeline
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// Requeuer puts a task back on its queue for the sweeper. It reports
+// whether the task was missing (or dead) and is now queued again, as
+// opposed to already present.
+type Requeuer interface {
+	Requeue(ctx context.Context, typ string, payload []byte, taskID, queue string) (recovered bool, err error)
+}
+
+// Sweep kinds, the label of the recovery counter.
+const (
+	SweepCheck   = "check"
+	SweepPoll    = "poll"
+	SweepExpired = "expired"
+	SweepScore   = "score"
+	SweepEvent   = "event"
+)
+
+// SweepResult counts what one sweep recovered, by kind.
+type SweepResult map[string]int
+
+// Sweep finds work whose task was lost (task outbox:sweep): checks still
+// PENDING that nobody touched for a while, cases past their poll time,
+// checks past their verification's deadline (failed here with
+// PARTNER_TIMEOUT), verifications with every check terminal but no
+// outcome, and events not published. The database is the source of truth;
+// r re-creates whatever task is missing.
+func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
+	now := p.now()
+	res := SweepResult{}
+	count := func(kind string, ok bool, err error) error {
+		if err != nil {
+			return err
+		}
+		if ok {
+			res[kind]++
+		}
+		return nil
+	}
+
+	overdue, err := p.d.Store.OverdueChecks(ctx, now, p.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, ref := range overdue {
+		ok, err := p.expire(ctx, ref)
+		if err := count(SweepExpired, ok, err); err != nil {
+			return res, err
+		}
+	}
+
+	stale, err := p.d.Store.StaleChecks(ctx, now.Add(-p.cfg.StaleAfter), now, p.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, ref := range stale {
+		payload := verification.EncodeCheck(ref.InsurerID, ref.VerificationID, ref.CheckID)
+		if ref.Status == risk.CheckAwaitingPartner {
+			ok, err := r.Requeue(ctx, verification.TaskCheckPoll, payload, ref.CheckID+":poll:"+strconv.Itoa(ref.Attempts), verification.QueueDefault)
+			if err := count(SweepPoll, ok, err); err != nil {
+				return res, err
+			}
+			continue
+		}
+		ok, err := r.Requeue(ctx, verification.TaskCheckRun, payload, ref.CheckID, verification.QueueDefault)
+		if err := count(SweepCheck, ok, err); err != nil {
+			return res, err
+		}
+	}
+
+	unscored, err := p.d.Store.UnscoredVerifications(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, ref := range unscored {
+		ok, err := r.Requeue(ctx, verification.TaskScore, verification.EncodeVerification(ref.InsurerID, ref.ID), ref.ID, verification.QueueCritical)
+		if err := count(SweepScore, ok, err); err != nil {
+			return res, err
+		}
+	}
+
+	events, err := p.d.Store.UnpublishedEvents(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	for _, evID := range events {
+		ok, err := r.Requeue(ctx, outbox.TaskPublish, outbox.EncodePublish(evID), evID, verification.QueueCritical)
+		if err := count(SweepEvent, ok, err); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// expire fails an unanswered check whose verification's deadline passed
+// and queues scoring.
+func (p *Pipeline) expire(ctx context.Context, ref CheckRef) (bool, error) {
+	v, c, err := p.load(ctx, verification.CheckPayload{InsurerID: ref.InsurerID, VerificationID: ref.VerificationID, CheckID: ref.CheckID})
+	if err != nil {
+		return false, err
+	}
+	if c.Status.Terminal() || v.Status.Terminal() {
+		return false, nil
+	}
+	u := p.timedOut(v, c, p.now())
+	applied, err := p.d.Store.UpdateCheck(ctx, u)
+	if err != nil {
+		return false, err
+	}
+	p.afterCheck(ctx, v.InsurerID, v.ID)
+	return applied, nil
+}

@@ -1,0 +1,323 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+var _ pipeline.Store = (*Store)(nil)
+
+// PipelineVerification loads a verification of the insurer in any mode,
+// with its checks.
+func (s *Store) PipelineVerification(ctx context.Context, insurerID, id string) (verification.Verification, error) {
+	v, err := scanVerification(s.pool().row(ctx, `SELECT `+verificationCols+verificationFrom+
+		`WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, notFound("verification")
+	}
+	if err != nil {
+		return v, err
+	}
+	checks, err := s.checksOf(ctx, s.pool(), insurerID, []string{v.ID})
+	v.Checks = checks[v.ID]
+	return v, err
+}
+
+// DocumentReused reports whether another verification of the insurer holds
+// the document digest but not the person digest.
+func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error) {
+	var n int
+	err := s.pool().row(ctx, `SELECT COUNT(*) FROM blind_index d
+		WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest = $2 AND d.verification_id <> $3
+		AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
+			AND p.digest = $4 AND p.verification_id = d.verification_id)`,
+		insurerID, documentDigest, exceptID, personDigest).Scan(&n)
+	return n > 0, err
+}
+
+// StartCheck counts an attempt on a PENDING check and moves a QUEUED
+// verification to RUNNING, in one transaction.
+func (s *Store) StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (bool, error) {
+	ok := false
+	err := s.tx(ctx, func(c conn) error {
+		var vid string
+		err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
+			WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING' RETURNING verification_id`,
+			insurerID, checkID, partnerName, micros(at)).Scan(&vid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		_, err = c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
+			WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at))
+		return err
+	})
+	return ok, err
+}
+
+// UpdateCheck applies a guarded check change with its usage row, events
+// and the verification's new status, in one transaction.
+func (s *Store) UpdateCheck(ctx context.Context, u pipeline.CheckUpdate) (bool, error) {
+	if len(u.From) == 0 {
+		return false, errs.E(errs.Internal, "check update without a guard")
+	}
+	signals, err := json.Marshal(u.Signals)
+	if err != nil {
+		return false, err
+	}
+	if u.Signals == nil {
+		signals = []byte("[]")
+	}
+	applied := false
+	err = s.tx(ctx, func(c conn) error {
+		args := []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), string(signals), u.Reason,
+			u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At)}
+		inc := 0
+		if u.IncAttempts {
+			inc = 1
+		}
+		args = append(args, inc)
+		guard := ` AND status IN (`
+		for i, st := range u.From {
+			if i > 0 {
+				guard += ", "
+			}
+			args = append(args, string(st))
+			guard += "$" + itoa(len(args))
+		}
+		guard += ")"
+		if u.Attempts >= 0 {
+			args = append(args, u.Attempts)
+			guard += " AND attempts = $" + itoa(len(args))
+		}
+		completed := "NULL"
+		if u.Status.Terminal() {
+			completed = "$11"
+		}
+		res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
+			partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = `+completed+`,
+			attempts = attempts + $12
+			WHERE insurer_id = $1 AND id = $2`+guard, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		applied = true
+		if u.Usage != nil {
+			// Priced, rolled up and budget-checked with the result; a
+			// budget event it writes is published by the sweeper.
+			if _, err := s.recordUsage(ctx, c, *u.Usage); err != nil {
+				return err
+			}
+		}
+		for _, ev := range u.Events {
+			if err := insertEvent(ctx, c, ev); err != nil {
+				return err
+			}
+		}
+		return s.settleStatus(ctx, c, u.InsurerID, u.VerificationID, u.At)
+	})
+	return applied, err
+}
+
+// settleStatus moves a running verification to AWAITING_PARTNER while any
+// check waits on a partner, and to RUNNING otherwise.
+func (s *Store) settleStatus(ctx context.Context, c conn, insurerID, verificationID string, at time.Time) error {
+	var status string
+	var awaiting int
+	err := c.row(ctx, `SELECT v.status, (SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id
+			AND ch.verification_id = v.id AND ch.status = 'AWAITING_PARTNER')
+		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, verificationID).Scan(&status, &awaiting)
+	if err != nil {
+		return err
+	}
+	want := verification.StatusRunning
+	if awaiting > 0 {
+		want = verification.StatusAwaitingPartner
+	}
+	from := verification.Status(status)
+	if !verification.CanMove(from, want) {
+		return nil // terminal: the update of the check stands alone
+	}
+	_, err = c.exec(ctx, `UPDATE verifications SET status = $3, updated_at = $4 WHERE insurer_id = $1 AND id = $2`,
+		insurerID, verificationID, string(want), micros(at))
+	return err
+}
+
+// RiskPolicy returns the insurer's highest policy version.
+func (s *Store) RiskPolicy(ctx context.Context, insurerID string) (risk.Policy, bool, error) {
+	var raw string
+	err := s.pool().row(ctx, `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`,
+		insurerID).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return risk.Policy{}, false, nil
+	}
+	if err != nil {
+		return risk.Policy{}, false, err
+	}
+	var p risk.Policy
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return risk.Policy{}, false, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+	}
+	return p, true, nil
+}
+
+// PutRiskPolicy stores a new version of the insurer's policy. The version
+// must be the next one (1 + the current, where the built-in default is 1);
+// a taken version is a Conflict.
+func (s *Store) PutRiskPolicy(ctx context.Context, p risk.Policy) error {
+	if p.InsurerID == "" || p.Version < 1 {
+		return errs.E(errs.Invalid, "a stored policy needs an insurer and a version")
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool().exec(ctx, `INSERT INTO risk_policies (insurer_id, version, policy, created_at) VALUES ($1, $2, $3, $4)`,
+		p.InsurerID, p.Version, string(raw), micros(p.CreatedAt))
+	if isUnique(err) {
+		return errs.E(errs.Conflict, "policy version %d already exists", p.Version)
+	}
+	return err
+}
+
+// SaveOutcome writes a score with its events when the verification is not
+// terminal.
+func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool, error) {
+	raw, err := json.Marshal(o.Outcome)
+	if err != nil {
+		return false, err
+	}
+	applied := false
+	err = s.tx(ctx, func(c conn) error {
+		var status string
+		err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if !verification.CanMove(verification.Status(status), o.Status) {
+			return nil
+		}
+		completed := sql.NullInt64{}
+		if o.Status == verification.StatusCompleted {
+			completed = nullMicros(o.At)
+		}
+		res, err := c.exec(ctx, `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
+			provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
+			WHERE insurer_id = $1 AND id = $2 AND status = $12`,
+			o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
+			string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed, status)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		applied = true
+		for _, ev := range o.Events {
+			if err := insertEvent(ctx, c, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return applied, err
+}
+
+// StaleChecks lists, across insurers, checks whose task may be lost.
+func (s *Store) StaleChecks(ctx context.Context, before, now time.Time, limit int) ([]pipeline.CheckRef, error) {
+	return s.checkRefs(ctx, `SELECT insurer_id, verification_id, id, status, attempts FROM checks
+		WHERE (status = 'PENDING' AND updated_at < $1)
+		   OR (status = 'AWAITING_PARTNER' AND poll_after < $2 AND updated_at < $1)
+		ORDER BY updated_at LIMIT $3`, micros(before), micros(now), limit)
+}
+
+// OverdueChecks lists, across insurers, unanswered checks past their
+// verification's deadline.
+func (s *Store) OverdueChecks(ctx context.Context, now time.Time, limit int) ([]pipeline.CheckRef, error) {
+	return s.checkRefs(ctx, `SELECT ch.insurer_id, ch.verification_id, ch.id, ch.status, ch.attempts
+		FROM verifications v JOIN checks ch ON ch.verification_id = v.id
+		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.deadline_at < $1
+		  AND ch.status IN ('PENDING', 'AWAITING_PARTNER')
+		ORDER BY v.deadline_at LIMIT $2`, micros(now), limit)
+}
+
+func (s *Store) checkRefs(ctx context.Context, query string, args ...any) ([]pipeline.CheckRef, error) {
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pipeline.CheckRef
+	for rows.Next() {
+		var r pipeline.CheckRef
+		var status string
+		if err := rows.Scan(&r.InsurerID, &r.VerificationID, &r.CheckID, &status, &r.Attempts); err != nil {
+			return nil, err
+		}
+		r.Status = risk.CheckStatus(status)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UnscoredVerifications lists, across insurers, verifications whose checks
+// are all terminal but that have no final outcome.
+func (s *Store) UnscoredVerifications(ctx context.Context, before time.Time, limit int) ([]pipeline.VerificationRef, error) {
+	rows, err := s.pool().query(ctx, `SELECT v.insurer_id, v.id FROM verifications v
+		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.updated_at < $1
+		  AND NOT EXISTS (SELECT 1 FROM checks ch WHERE ch.verification_id = v.id
+			AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
+		ORDER BY v.updated_at LIMIT $2`, micros(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pipeline.VerificationRef
+	for rows.Next() {
+		var r pipeline.VerificationRef
+		if err := rows.Scan(&r.InsurerID, &r.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UnpublishedEvents lists, across insurers, events not yet published.
+func (s *Store) UnpublishedEvents(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.pool().query(ctx, `SELECT id FROM outbox_events WHERE published_at IS NULL AND created_at < $1
+		ORDER BY created_at LIMIT $2`, micros(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

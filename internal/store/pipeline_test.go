@@ -1,0 +1,205 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/billing"
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/id"
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/store"
+	"github.com/borderproof/borderproof/internal/store/storetest"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// seedVerification writes a verification with one check of each given type.
+func seedVerification(t *testing.T, s *store.Store, insurerID string, at time.Time, types ...risk.CheckType) verification.Verification {
+	t.Helper()
+	vid := id.NewAt(id.Verification, at)
+	v := verification.Verification{ID: vid, InsurerID: insurerID, Mode: "TEST", Status: verification.StatusQueued,
+		RequestHash: "h", APIKeyID: "key_x", DeadlineAt: at.Add(time.Minute), CreatedAt: at, UpdatedAt: at,
+		Consent: verification.Consent{ID: id.New(id.Consent), Reference: "c", ObtainedAt: at, LawfulBasis: "CONSENT", Purposes: []string{"UNDERWRITING"}}}
+	for _, ct := range types {
+		v.Checks = append(v.Checks, verification.Check{ID: id.NewAt(id.Check, at), VerificationID: vid, InsurerID: insurerID,
+			Type: ct, Status: risk.CheckPending, CreatedAt: at, UpdatedAt: at})
+	}
+	got, created, err := s.CreateVerification(context.Background(), verification.NewVerification{Verification: v,
+		WrappedKey: []byte("k"), SealedPII: []byte("p"),
+		BlindIndex: []verification.BlindEntry{{Kind: "document", Digest: "doc-" + insurerID}, {Kind: "person", Digest: "person-" + vid}}})
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	return got
+}
+
+func TestPipelineStoreContract(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tenants := tenant.NewService(s, nil, discard())
+		ins, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA", Region: "EU"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Other", Country: "USA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
+		v := seedVerification(t, s, ins.ID, t0, risk.CheckDocumentRegistry, risk.CheckWatchlist)
+		reg, wl := v.Checks[0], v.Checks[1]
+
+		// Tenant isolation.
+		if _, err := s.PipelineVerification(ctx, other.ID, v.ID); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("foreign verification: %v", err)
+		}
+		if ok, err := s.StartCheck(ctx, other.ID, reg.ID, "p", t0); err != nil || ok {
+			t.Fatalf("foreign start: %v %v", ok, err)
+		}
+
+		// StartCheck counts an attempt and moves QUEUED to RUNNING.
+		if ok, err := s.StartCheck(ctx, ins.ID, reg.ID, "docregistry-sim", t0.Add(time.Second)); err != nil || !ok {
+			t.Fatalf("start: %v %v", ok, err)
+		}
+		got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if err != nil || got.Status != verification.StatusRunning || got.Checks[0].Attempts != 1 || got.Checks[0].Partner != "docregistry-sim" {
+			t.Fatalf("after start: %v %+v", err, got)
+		}
+
+		// A guarded update applies once; its usage row and events with it.
+		at := t0.Add(2 * time.Second)
+		use := &billing.Usage{ID: id.NewAt(id.Usage, at), InsurerID: ins.ID, Mode: "TEST", Meter: billing.MeterDocumentRegistry,
+			Quantity: 1, Partner: "docregistry-sim", PartnerCost: billing.Money{Minor: 10, Currency: "EUR"}, VerificationID: v.ID, CheckID: reg.ID, OccurredAt: at}
+		u := pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: reg.ID,
+			From: []risk.CheckStatus{risk.CheckPending, risk.CheckAwaitingPartner}, Attempts: -1,
+			Status: risk.CheckCompleted, Partner: "docregistry-sim", Outcome: "ALERT",
+			Signals: []risk.Signal{{Code: risk.SignalDocumentStolen, CheckID: reg.ID}}, PartnerReference: "ref-1",
+			EvidenceKey: "evidence/x.bin", At: at, Usage: use}
+		if ok, err := s.UpdateCheck(ctx, u); err != nil || !ok {
+			t.Fatalf("update: %v %v", ok, err)
+		}
+		again := *use
+		again.ID = id.New(id.Usage)
+		u.Usage = &again
+		if ok, err := s.UpdateCheck(ctx, u); err != nil || ok {
+			t.Fatalf("second update applied: %v %v", ok, err)
+		}
+		var n int
+		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE check_id = '` + reg.ID + `'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("usage rows %d %v", n, err)
+		}
+		got, _ = s.PipelineVerification(ctx, ins.ID, v.ID)
+		c := got.Checks[0]
+		if c.Status != risk.CheckCompleted || c.Outcome != "ALERT" || len(c.Signals) != 1 || c.Signals[0].Code != risk.SignalDocumentStolen ||
+			c.PartnerReference != "ref-1" || c.EvidenceKey != "evidence/x.bin" || !c.CompletedAt.Equal(at) {
+			t.Fatalf("check row: %+v", c)
+		}
+
+		// An awaiting check moves the verification to AWAITING_PARTNER; the
+		// attempts guard refuses a stale poll.
+		poll := t0.Add(time.Minute)
+		ev := outbox.Event{ID: id.NewAt(id.Event, at), InsurerID: ins.ID, Mode: "TEST", Type: outbox.CheckAwaitingPartner,
+			SubjectID: v.ID, Payload: []byte(`{}`), CreatedAt: at}
+		aw := pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: wl.ID, From: []risk.CheckStatus{risk.CheckPending},
+			Attempts: 0, Status: risk.CheckAwaitingPartner, Partner: "watchlist-sim", PartnerReference: "case-1", PollAfter: poll,
+			IncAttempts: true, At: at, Events: []outbox.Event{ev}}
+		if ok, err := s.UpdateCheck(ctx, aw); err != nil || !ok {
+			t.Fatalf("awaiting: %v %v", ok, err)
+		}
+		if ok, _ := s.UpdateCheck(ctx, aw); ok {
+			t.Fatal("stale attempts applied")
+		}
+		got, _ = s.PipelineVerification(ctx, ins.ID, v.ID)
+		if got.Status != verification.StatusAwaitingPartner || got.Checks[1].Attempts != 1 || !got.Checks[1].PollAfter.Equal(poll) {
+			t.Fatalf("awaiting verification: %s %+v", got.Status, got.Checks[1])
+		}
+
+		// The sweeper's listings.
+		if refs, err := s.StaleChecks(ctx, t0.Add(time.Hour), t0.Add(2*time.Minute), 10); err != nil || len(refs) != 1 || refs[0].CheckID != wl.ID || refs[0].Attempts != 1 {
+			t.Fatalf("stale: %+v %v", refs, err)
+		}
+		if refs, err := s.StaleChecks(ctx, t0.Add(time.Hour), t0.Add(30*time.Second), 10); err != nil || len(refs) != 0 {
+			t.Fatalf("stale before poll time: %+v %v", refs, err)
+		}
+		if refs, err := s.OverdueChecks(ctx, t0.Add(2*time.Minute), 10); err != nil || len(refs) != 1 || refs[0].CheckID != wl.ID {
+			t.Fatalf("overdue: %+v %v", refs, err)
+		}
+		if refs, err := s.UnscoredVerifications(ctx, t0.Add(time.Hour), 10); err != nil || len(refs) != 0 {
+			t.Fatalf("unscored with an open check: %+v %v", refs, err)
+		}
+		done := aw
+		done.From, done.Attempts, done.Status, done.IncAttempts, done.Events = []risk.CheckStatus{risk.CheckAwaitingPartner}, 1, risk.CheckFailed, false, nil
+		done.Reason = "PARTNER_TIMEOUT"
+		if ok, err := s.UpdateCheck(ctx, done); err != nil || !ok {
+			t.Fatalf("fail: %v %v", ok, err)
+		}
+		if refs, err := s.UnscoredVerifications(ctx, time.Now().Add(time.Hour), 10); err != nil || len(refs) != 1 || refs[0].ID != v.ID || refs[0].InsurerID != ins.ID {
+			t.Fatalf("unscored: %+v %v", refs, err)
+		}
+		if evs, err := s.UnpublishedEvents(ctx, t0.Add(time.Hour), 10); err != nil || len(evs) != 1 || evs[0] != ev.ID {
+			t.Fatalf("unpublished: %v %v", evs, err)
+		}
+
+		// Scores: a final outcome applies once, then the verification is
+		// terminal.
+		out := risk.Outcome{Score: 90, Band: risk.BandCritical, Decision: risk.DecisionDecline, PolicyVersion: 1}
+		o := pipeline.OutcomeUpdate{InsurerID: ins.ID, VerificationID: v.ID, Outcome: out, Status: verification.StatusCompleted, At: at,
+			Events: []outbox.Event{{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: outbox.VerificationCompleted, SubjectID: v.ID, Payload: []byte(`{}`), CreatedAt: at}}}
+		if ok, err := s.SaveOutcome(ctx, o); err != nil || !ok {
+			t.Fatalf("save outcome: %v %v", ok, err)
+		}
+		o.Events[0].ID = id.New(id.Event)
+		if ok, err := s.SaveOutcome(ctx, o); err != nil || ok {
+			t.Fatalf("second outcome applied: %v %v", ok, err)
+		}
+		got, _ = s.PipelineVerification(ctx, ins.ID, v.ID)
+		if got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != risk.DecisionDecline || got.CompletedAt.IsZero() {
+			t.Fatalf("scored: %+v", got)
+		}
+		if refs, _ := s.UnscoredVerifications(ctx, time.Now().Add(time.Hour), 10); len(refs) != 0 {
+			t.Fatalf("scored verification still listed: %+v", refs)
+		}
+
+		// Document reuse: the same document digest under another person.
+		w := seedVerification(t, s, ins.ID, t0.Add(time.Second), risk.CheckDocumentMRZ)
+		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, "doc-"+ins.ID, "person-"+w.ID); err != nil || !reused {
+			t.Fatalf("reuse by another person: %v %v", reused, err)
+		}
+		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, "doc-"+ins.ID, "person-"+v.ID); err != nil || reused {
+			t.Fatalf("same person flagged: %v %v", reused, err)
+		}
+		if reused, err := s.DocumentReused(ctx, other.ID, w.ID, "doc-"+ins.ID, "person-"+w.ID); err != nil || reused {
+			t.Fatalf("another insurer's index consulted: %v %v", reused, err)
+		}
+
+		// Risk policies: none stored, then the newest version wins.
+		if _, ok, err := s.RiskPolicy(ctx, ins.ID); err != nil || ok {
+			t.Fatalf("policy before any: %v %v", ok, err)
+		}
+		p2 := risk.DefaultPolicy().Clone()
+		p2.InsurerID, p2.Version, p2.CreatedAt = ins.ID, 2, t0
+		p2.Decisions.Review = 20
+		if err := s.PutRiskPolicy(ctx, p2); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutRiskPolicy(ctx, p2); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("duplicate version: %v", err)
+		}
+		p3 := p2.Clone()
+		p3.Version = 3
+		if err := s.PutRiskPolicy(ctx, p3); err != nil {
+			t.Fatal(err)
+		}
+		pol, ok, err := s.RiskPolicy(ctx, ins.ID)
+		if err != nil || !ok || pol.Version != 3 || pol.Decisions.Review != 20 {
+			t.Fatalf("current policy: %v %v %+v", ok, err, pol.Version)
+		}
+		if _, ok, _ := s.RiskPolicy(ctx, other.ID); ok {
+			t.Fatal("another insurer's policy")
+		}
+	})
+}

@@ -1,0 +1,286 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/borderproof/borderproof/internal/partnersim"
+	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// quickSweep makes the sweeper act on anything a couple of seconds old.
+func quickSweep(o *fixtureOptions) {
+	o.pipeline = pipeline.Config{StaleAfter: 2 * time.Second, EventGrace: time.Second}
+}
+
+// slowPartners adds latency to every simulated partner so a batch is
+// still running when the test interferes.
+func (f *fixture) slowPartners(latency time.Duration) {
+	for _, p := range partnersim.Protocols {
+		if err := f.sim.SetFault(p, partnersim.Fault{Latency: partnersim.Duration(latency)}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *fixture) submitBatch(n int) []string {
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = f.submit(submission(i, "L898902C3")).ID
+	}
+	return ids
+}
+
+func (f *fixture) completedChecks() int {
+	return f.count(`SELECT COUNT(*) FROM checks WHERE insurer_id = $1 AND status = 'COMPLETED'`, f.insurer.ID)
+}
+
+func (f *fixture) waitCompletedChecks(n int, timeout time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for f.completedChecks() < n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("fewer than %d checks completed within %s", n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assertExactlyOnce checks the ledger and the evidence: every answered
+// partner check has exactly one usage row and one evidence object, and
+// nothing else was billed or stored.
+func (f *fixture) assertExactlyOnce(ids []string) {
+	f.t.Helper()
+	billable, withEvidence := 0, 0
+	for _, id := range ids {
+		v := f.get(id)
+		if v.Status != verification.StatusCompleted || v.Outcome == nil {
+			f.t.Fatalf("%s: %s", id, v.Status)
+		}
+		for _, c := range v.Checks {
+			if c.Type == risk.CheckDocumentMRZ {
+				continue
+			}
+			if c.Status != risk.CheckCompleted {
+				f.t.Fatalf("%s %s: %s %s", id, c.Type, c.Status, c.Reason)
+			}
+			billable++
+			if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 1 {
+				f.t.Fatalf("check %s has %d usage rows", c.ID, n)
+			}
+			if c.EvidenceKey == "" {
+				f.t.Fatalf("check %s has no evidence", c.ID)
+			}
+			if ok, err := f.blobs.Exists(context.Background(), c.EvidenceKey); err != nil || !ok {
+				f.t.Fatalf("evidence of %s missing: %v", c.ID, err)
+			}
+			withEvidence++
+		}
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE insurer_id = $1`, f.insurer.ID); n != billable {
+		f.t.Fatalf("usage rows = %d, billable checks = %d", n, billable)
+	}
+	// Objects on disk; a write cut by the crash leaves a temporary file
+	// that is not an object.
+	var files []string
+	root := filepath.Join(f.Dir, "blobs", "data")
+	_ = filepath.WalkDir(filepath.Join(root, "evidence"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".tmp-") {
+			rel, _ := filepath.Rel(root, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if len(files) != withEvidence {
+		f.t.Fatalf("evidence objects = %d, checks with evidence = %d: %v", len(files), withEvidence, files)
+	}
+}
+
+// child is a worker process running this test binary.
+type child struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (f *fixture) startChild() *child {
+	f.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+f.DSN, childRedisEnv+"="+f.RedisAddr,
+		childDirEnv+"="+f.Dir, childPartnersEnv+"="+f.Partners)
+	c := &child{cmd: cmd, out: &syncBuffer{}}
+	cmd.Stdout, cmd.Stderr = c.out, c.out
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if f.t.Failed() {
+			f.t.Logf("worker %d output:\n%s", cmd.Process.Pid, c.out.String())
+		}
+	})
+	return c
+}
+
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+}
+
+// TestWorkerKilledMidBatch: a worker process dies (SIGKILL) with tasks in
+// flight; another comes up, the sweeper finds the orphaned work, and every
+// verification completes with each billable check billed once and one
+// evidence object each.
+func TestWorkerKilledMidBatch(t *testing.T) {
+	f := newFixture(t, quickSweep)
+	f.slowPartners(300 * time.Millisecond)
+	ids := f.submitBatch(12) // 60 checks, 48 of them partner calls
+	first := f.startChild()
+	f.waitCompletedChecks(10, 30*time.Second)
+	first.kill(t)
+	killed := time.Now()
+	if done := f.completedChecks(); done >= len(ids)*5 {
+		t.Fatalf("the batch finished before the kill (%d checks)", done)
+	}
+	f.startChild()
+	f.waitAll(ids, 45*time.Second, time.Second)
+	t.Logf("all %d verifications completed %.1fs after the kill", len(ids), time.Since(killed).Seconds())
+	f.assertExactlyOnce(ids)
+}
+
+// TestRedisFlushedMidBatch: Redis loses every task mid-batch; the sweeper
+// restores each one from the database and all complete.
+func TestRedisFlushedMidBatch(t *testing.T) {
+	f := newFixture(t, quickSweep)
+	f.slowPartners(200 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := f.worker(ctx, 10)
+	go w.Run(ctx)
+	ids := f.submitBatch(12)
+	f.waitCompletedChecks(10, 30*time.Second)
+	// Only this package's database: other packages share the server.
+	if err := f.rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if done := f.completedChecks(); done >= len(ids)*5 {
+		t.Fatalf("the batch finished before the flush (%d checks)", done)
+	}
+	// Sweep through the handler, as the periodic task does.
+	f.sweeper = func() error { return process(t, w, verification.TaskOutboxSweep, nil) }
+	f.waitAll(ids, 45*time.Second, time.Second)
+	if got := counterValue(t, f.metrics, pipeline.SweepCheck); got == 0 {
+		t.Fatal("the sweeper recovered no check")
+	}
+	f.assertExactlyOnce(ids)
+}
+
+// TestPartnerOutage: two partners fail every call for a few seconds; the
+// checks wait and retry (the breaker opens and half-opens) and complete
+// with real answers once the partners are back. Nothing is CLEAR for lack
+// of an answer, and nothing fails before the deadline.
+func TestPartnerOutage(t *testing.T) {
+	f := newFixture(t, quickSweep)
+	for _, p := range []string{partnersim.DocRegistry, partnersim.Watchlist} {
+		if err := f.sim.SetFault(p, partnersim.Fault{ErrorRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := f.worker(ctx, 10)
+	go w.Run(ctx)
+	ids := f.submitBatch(4)
+	time.Sleep(3 * time.Second)
+	for _, id := range ids {
+		v := f.get(id)
+		if v.Status == verification.StatusCompleted {
+			t.Fatalf("%s completed during the outage: %+v", id, v.Outcome)
+		}
+		for _, c := range v.Checks {
+			if (c.Type == risk.CheckDocumentRegistry || c.Type == risk.CheckWatchlist) && c.Status != risk.CheckPending {
+				t.Fatalf("%s during the outage: %s %s", c.Type, c.Status, c.Reason)
+			}
+		}
+	}
+	for _, p := range []string{partnersim.DocRegistry, partnersim.Watchlist} {
+		_ = f.sim.SetFault(p, partnersim.Fault{})
+	}
+	f.waitAll(ids, 40*time.Second, time.Second)
+	retried := 0
+	for _, id := range ids {
+		for _, c := range f.get(id).Checks {
+			if c.Type == risk.CheckDocumentRegistry && c.Attempts > 1 {
+				retried++
+			}
+		}
+	}
+	if retried == 0 {
+		t.Fatal("no registry check was retried")
+	}
+	f.assertExactlyOnce(ids)
+}
+
+func counterValue(t *testing.T, m *SweepMetrics, kind string) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Recovered(kind).Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
+}
+
+// TestLeaseRecoveryTime measures how long asynq alone (no sweeper) takes to
+// run again a task whose worker was killed. It takes minutes, so it runs
+// only with BORDERPROOF_MEASURE_LEASE=1.
+func TestLeaseRecoveryTime(t *testing.T) {
+	if os.Getenv("BORDERPROOF_MEASURE_LEASE") != "1" {
+		t.Skip("set BORDERPROOF_MEASURE_LEASE=1 to measure asynq's lease recovery")
+	}
+	f := newFixture(t)
+	f.slowPartners(time.Second) // under the partners' 2s timeout
+	ids := f.submitBatch(2)
+	first := f.startChild()
+	time.Sleep(500 * time.Millisecond) // the partner calls are in flight
+	first.kill(t)
+	killed := time.Now()
+	f.startChild()
+	f.waitAll(ids, 5*time.Minute, 0)
+	t.Logf("asynq recovered the killed worker's tasks %.1fs after the kill", time.Since(killed).Seconds())
+	f.assertExactlyOnce(ids)
+}

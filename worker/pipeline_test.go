@@ -1,0 +1,355 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/partnersim"
+	"github.com/borderproof/borderproof/internal/partnersim/simtest"
+	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// process runs one task through the worker's mux, as asynq would.
+func process(t *testing.T, w *Worker, typ string, payload []byte) error {
+	t.Helper()
+	return w.mux.ProcessTask(context.Background(), asynq.NewTask(typ, payload))
+}
+
+func (f *fixture) runChecks(w *Worker, v verification.Verification) {
+	f.t.Helper()
+	for _, c := range v.Checks {
+		if err := process(f.t, w, verification.TaskCheckRun, verification.EncodeCheck(v.InsurerID, v.ID, c.ID)); err != nil {
+			f.t.Fatalf("check:run %s: %v", c.Type, err)
+		}
+	}
+}
+
+func (f *fixture) score(w *Worker, v verification.Verification) {
+	f.t.Helper()
+	if err := process(f.t, w, verification.TaskScore, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+		f.t.Fatalf("verification:score: %v", err)
+	}
+}
+
+func (f *fixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.store.DB().QueryRow(query, args...).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+func checkOf(v verification.Verification, t risk.CheckType) verification.Check {
+	for _, c := range v.Checks {
+		if c.Type == t {
+			return c
+		}
+	}
+	return verification.Check{}
+}
+
+func codes(sigs []risk.Signal) []string {
+	var out []string
+	for _, s := range sigs {
+		out = append(out, string(s.Code))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+
+	v := f.submit(submission(1, "L898902C3"))
+	f.runChecks(w, v)
+	got := f.get(v.ID)
+	if got.Status != verification.StatusRunning {
+		t.Fatalf("status after checks = %s, want RUNNING (not scored yet)", got.Status)
+	}
+	for _, c := range got.Checks {
+		if c.Status != risk.CheckCompleted || c.Outcome != "CLEAR" {
+			t.Fatalf("check %s: %s %s %s", c.Type, c.Status, c.Outcome, c.Reason)
+		}
+		if c.Type != risk.CheckDocumentMRZ && (c.EvidenceKey != pipeline.EvidenceKey(v.InsurerID, v.ID, c.ID) || c.Partner == "") {
+			t.Fatalf("check %s: evidence %q partner %q", c.Type, c.EvidenceKey, c.Partner)
+		}
+	}
+	// Four partner answers are billable; the local MRZ check is not.
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 4 {
+		t.Fatalf("usage rows = %d, want 4", n)
+	}
+	// Evidence is sealed: the stored bytes are not the partner's JSON.
+	for _, c := range got.Checks {
+		if c.EvidenceKey == "" {
+			continue
+		}
+		rc, err := f.blobs.Get(context.Background(), c.EvidenceKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var js json.RawMessage
+		if err := json.NewDecoder(rc).Decode(&js); err == nil {
+			t.Fatalf("evidence of %s is readable JSON: not sealed", c.Type)
+		}
+		rc.Close()
+	}
+	// One audit entry per outbound request, naming fields only.
+	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("audit entries = %d, %v", len(entries), err)
+	}
+	for _, e := range entries {
+		if s := string(e.Detail); contains(s, "Eriksson") || contains(s, "L898902C3") || contains(s, "1974") {
+			t.Fatalf("audit detail holds personal data: %s", s)
+		}
+	}
+
+	// Running a terminal check again changes nothing.
+	f.runChecks(w, v)
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 4 {
+		t.Fatalf("usage rows after a second run = %d, want 4", n)
+	}
+
+	f.score(w, v)
+	got = f.get(v.ID)
+	if got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != risk.DecisionClear ||
+		got.Outcome.Provisional || got.Outcome.PolicyVersion != 1 || got.CompletedAt.IsZero() {
+		t.Fatalf("scored: %s %+v", got.Status, got.Outcome)
+	}
+	f.score(w, v) // idempotent
+	if n := f.count(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = $1 AND type = 'verification.completed'`, v.ID); n != 1 {
+		t.Fatalf("completed events = %d, want 1", n)
+	}
+	var payload string
+	if err := f.store.DB().QueryRow(`SELECT payload FROM outbox_events WHERE subject_id = $1 AND type = 'verification.completed'`, v.ID).Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if contains(payload, "Eriksson") || !contains(payload, `"decision":"CLEAR"`) {
+		t.Fatalf("event payload: %s", payload)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestMagicValuesScore(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	cases := []struct {
+		number   string
+		decision risk.Decision
+		first    risk.SignalCode
+	}{
+		{"STOLEN001", risk.DecisionDecline, risk.SignalDocumentStolen},
+		{"LOST00001", risk.DecisionReview, risk.SignalDocumentLost},
+		{"OVERSTAY1", risk.DecisionClear, risk.SignalOverstay}, // 31 days scores below REVIEW
+	}
+	for i, tc := range cases {
+		t.Run(tc.number, func(t *testing.T) {
+			v := f.submit(submission(10+i, tc.number))
+			f.runChecks(w, v)
+			f.score(w, v)
+			got := f.get(v.ID)
+			if got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != tc.decision {
+				t.Fatalf("%s: outcome %+v, want %s", got.Status, got.Outcome, tc.decision)
+			}
+			if len(got.Outcome.Reasons) == 0 || got.Outcome.Reasons[0].Code != tc.first {
+				t.Fatalf("reasons %+v, want %s first", got.Outcome.Reasons, tc.first)
+			}
+			if tc.decision == risk.DecisionReview {
+				if n := f.count(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = $1 AND type = 'verification.review_required'`, v.ID); n != 1 {
+					t.Fatalf("review_required events = %d", n)
+				}
+			}
+		})
+	}
+}
+
+func TestDocumentCheckSignals(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	// The ICAO 9303 specimen passport: a UTO document that expired in 2012,
+	// typed as Swedish and valid until 2030.
+	in := submission(1, "L898902C3")
+	in.Checks = []string{"DOCUMENT_MRZ"}
+	in.Documents[0].MRZ = []string{"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"}
+	v := f.submit(in)
+	f.runChecks(w, v)
+	c := checkOf(f.get(v.ID), risk.CheckDocumentMRZ)
+	want := []string{"DOCUMENT_EXPIRED", "MRZ_FIELD_MISMATCH", "SPECIMEN_DOCUMENT"}
+	if !slices.Equal(codes(c.Signals), want) || c.Outcome != "ALERT" {
+		t.Fatalf("signals %v outcome %s, want %v ALERT", codes(c.Signals), c.Outcome, want)
+	}
+	for _, s := range c.Signals {
+		if s.Code == risk.SignalMRZFieldMismatch && s.Detail["fields"] != "expiryDate,nationality" {
+			t.Fatalf("mismatch detail %v", s.Detail)
+		}
+	}
+
+	// The same document for another person is reused; for the same
+	// person it is not.
+	same := submission(2, "X1234567")
+	same.Checks = []string{"DOCUMENT_MRZ"}
+	f.runChecks(w, f.submit(same))
+	again := f.submit(same)
+	f.runChecks(w, again)
+	if got := codes(checkOf(f.get(again.ID), risk.CheckDocumentMRZ).Signals); slices.Contains(got, "DOCUMENT_REUSE") {
+		t.Fatalf("same person flagged as reuse: %v", got)
+	}
+	other := submission(3, "X1234567")
+	other.Checks = []string{"DOCUMENT_MRZ"}
+	other.Policyholder.GivenNames, other.Policyholder.Surname = "Bob", "Other"
+	ov := f.submit(other)
+	f.runChecks(w, ov)
+	if got := codes(checkOf(f.get(ov.ID), risk.CheckDocumentMRZ).Signals); !slices.Contains(got, "DOCUMENT_REUSE") {
+		t.Fatalf("another person's document not flagged: %v", got)
+	}
+}
+
+func TestDataSharingRefusalSkipsCheck(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	// An EU insurer may send an EU resident's data outside the EEA only on
+	// consent: under CONTRACT the Australian visa service is refused.
+	in := submission(1, "L898902C3")
+	in.Consent.LawfulBasis = "CONTRACT"
+	in.Checks = []string{"IMMIGRATION_STATUS", "DOCUMENT_REGISTRY"}
+	v := f.submit(in)
+	f.runChecks(w, v)
+	got := f.get(v.ID)
+	c := checkOf(got, risk.CheckImmigrationStatus)
+	if c.Status != risk.CheckSkipped || c.Reason != pipeline.ReasonNotPermitted || !slices.Equal(codes(c.Signals), []string{"DATA_SHARING_NOT_PERMITTED"}) {
+		t.Fatalf("refused check: %s %s %v", c.Status, c.Reason, codes(c.Signals))
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 0 {
+		t.Fatalf("a refused check was billed")
+	}
+	if r := checkOf(got, risk.CheckDocumentRegistry); r.Status != risk.CheckCompleted {
+		t.Fatalf("registry (FRA) should run: %s", r.Status)
+	}
+}
+
+func TestConcurrentRunsApplyOnce(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	in := submission(1, "L898902C3")
+	in.Checks = []string{"WATCHLIST"}
+	v := f.submit(in)
+	c := v.Checks[0]
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := process(t, w, verification.TaskCheckRun, verification.EncodeCheck(v.InsurerID, v.ID, c.ID)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 1 {
+		t.Fatalf("usage rows = %d, want 1", n)
+	}
+	if got := checkOf(f.get(v.ID), risk.CheckWatchlist); got.Status != risk.CheckCompleted {
+		t.Fatalf("check %s", got.Status)
+	}
+}
+
+// TestDeadlineNeverClear: a partner that never answers leaves its check
+// FAILED with PARTNER_TIMEOUT at the deadline, and the outcome is REVIEW.
+func TestDeadlineNeverClear(t *testing.T) {
+	f := newFixture(t, func(o *fixtureOptions) { o.settings = tenant.Settings{TestDeadlineSeconds: 3} })
+	if err := f.sim.SetFault(partnersim.DocRegistry, partnersim.Fault{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := f.worker(ctx, 5)
+	go w.Run(ctx)
+	in := submission(1, "L898902C3")
+	in.Checks = []string{"DOCUMENT_MRZ", "DOCUMENT_REGISTRY", "WATCHLIST"}
+	v := f.submit(in)
+	f.waitAll([]string{v.ID}, 20*time.Second, time.Second)
+	got := f.get(v.ID)
+	c := checkOf(got, risk.CheckDocumentRegistry)
+	if c.Status != risk.CheckFailed || c.Reason != pipeline.ReasonPartnerTimeout {
+		t.Fatalf("registry check %s %s", c.Status, c.Reason)
+	}
+	if got.Outcome.Decision == risk.DecisionClear || got.Outcome.HardRule != risk.RulePartnerDidNotAnswer {
+		t.Fatalf("outcome %+v", got.Outcome)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 0 {
+		t.Fatal("an unanswered check was billed")
+	}
+}
+
+// TestAwaitingPartnerPollsThenScores: a partner that opens a case leaves the
+// check AWAITING_PARTNER with a provisional outcome; the poll after the case
+// resolves completes it, bills it once and scores for good.
+func TestAwaitingPartnerPollsThenScores(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	in := submission(1, "SLOWCASE1")
+	in.Policy.CoverageCountry = "USA" // the status-case partner
+	in.Checks = []string{"DOCUMENT_MRZ", "IMMIGRATION_STATUS"}
+	v := f.submit(in)
+	f.runChecks(w, v)
+	got := f.get(v.ID)
+	c := checkOf(got, risk.CheckImmigrationStatus)
+	if got.Status != verification.StatusAwaitingPartner || c.Status != risk.CheckAwaitingPartner || c.PartnerReference == "" || c.PollAfter.IsZero() {
+		t.Fatalf("after check:run: %s, check %s ref %q poll %v", got.Status, c.Status, c.PartnerReference, c.PollAfter)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = $1 AND type = 'check.awaiting_partner'`, v.ID); n != 1 {
+		t.Fatalf("awaiting events = %d", n)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 0 {
+		t.Fatal("an open case was billed")
+	}
+	f.score(w, v)
+	f.score(w, v) // the same state writes nothing new
+	got = f.get(v.ID)
+	if got.Outcome == nil || !got.Outcome.Provisional || got.Status != verification.StatusAwaitingPartner {
+		t.Fatalf("provisional: %s %+v", got.Status, got.Outcome)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = $1 AND type = 'verification.provisional'`, v.ID); n != 1 {
+		t.Fatalf("provisional events = %d", n)
+	}
+
+	// Still pending at the partner: the poll schedules the next one.
+	poll := verification.EncodeCheck(v.InsurerID, v.ID, c.ID)
+	if err := process(t, w, verification.TaskCheckPoll, poll); err != nil {
+		t.Fatal(err)
+	}
+	if again := checkOf(f.get(v.ID), risk.CheckImmigrationStatus); again.Status != risk.CheckAwaitingPartner || again.Attempts != c.Attempts+1 {
+		t.Fatalf("after an early poll: %s attempts %d (was %d)", again.Status, again.Attempts, c.Attempts)
+	}
+	simtest.Admin(t, f.sim, "POST", "/clock", map[string]string{"advance": "120h"})
+	if err := process(t, w, verification.TaskCheckPoll, poll); err != nil {
+		t.Fatal(err)
+	}
+	got = f.get(v.ID)
+	c = checkOf(got, risk.CheckImmigrationStatus)
+	if c.Status != risk.CheckCompleted || c.EvidenceKey == "" {
+		t.Fatalf("after the case resolved: %s %s", c.Status, c.Reason)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 1 {
+		t.Fatalf("usage rows = %d", n)
+	}
+	f.score(w, v)
+	got = f.get(v.ID)
+	if got.Status != verification.StatusCompleted || got.Outcome.Provisional {
+		t.Fatalf("final: %s %+v", got.Status, got.Outcome)
+	}
+}

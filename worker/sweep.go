@@ -1,0 +1,169 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/queue"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// SweepEvery is how often the sweeper runs.
+const SweepEvery = 15 * time.Second
+
+// SweepPeriodic is the sweeper's schedule, on the low queue.
+func SweepPeriodic() Periodic {
+	return Periodic{Cron: fmt.Sprintf("@every %s", SweepEvery), Type: verification.TaskOutboxSweep, Queue: queue.Low}
+}
+
+// SweepMetrics counts the sweeper's recoveries.
+type SweepMetrics struct {
+	recovered *prometheus.CounterVec
+}
+
+// NewSweepMetrics registers borderproof_sweeper_recovered_total{kind} on reg
+// (nil: unregistered).
+func NewSweepMetrics(reg prometheus.Registerer) (*SweepMetrics, error) {
+	m := &SweepMetrics{recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "borderproof_sweeper_recovered_total",
+		Help: "Tasks the sweeper queued again because the database had work whose task was missing or dead, by kind.",
+	}, []string{"kind"})}
+	if reg != nil {
+		if err := reg.Register(m.recovered); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+			m.recovered = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+	}
+	for _, k := range []string{pipeline.SweepCheck, pipeline.SweepPoll, pipeline.SweepExpired, pipeline.SweepScore, pipeline.SweepEvent} {
+		m.recovered.WithLabelValues(k)
+	}
+	return m, nil
+}
+
+// Recovered returns the counter of one kind (tests).
+func (m *SweepMetrics) Recovered(kind string) prometheus.Counter {
+	return m.recovered.WithLabelValues(kind)
+}
+
+// Sweep is the outbox:sweep handler.
+func Sweep(p *pipeline.Pipeline, r pipeline.Requeuer, m *SweepMetrics, log *slog.Logger) Handler {
+	return Handler{Type: verification.TaskOutboxSweep, Fn: func(ctx context.Context, _ []byte) error {
+		res, err := p.Sweep(ctx, r)
+		for kind, n := range res {
+			if m != nil {
+				m.recovered.WithLabelValues(kind).Add(float64(n))
+			}
+			log.InfoContext(ctx, "sweeper recovered tasks", "kind", kind, "count", n)
+		}
+		return err
+	}}
+}
+
+// Requeue re-creates tasks for the sweeper. A task id stays taken while a
+// task with it exists in any state, so: an archived (or retained completed)
+// task is deleted and queued again; an active task that no live worker
+// holds (its worker died and asynq has not yet noticed the expired lease)
+// is queued again under a derived id, since an active task cannot be
+// deleted; anything else is already on its way.
+type Requeue struct {
+	client *asynq.Client
+	insp   *asynq.Inspector
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	held    map[string]bool
+	heldAt  time.Time
+	holdTTL time.Duration
+}
+
+// NewRequeue connects to Redis.
+func NewRequeue(opt asynq.RedisConnOpt, log *slog.Logger) *Requeue {
+	return &Requeue{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), log: log, holdTTL: 2 * time.Second}
+}
+
+// Close releases the connections.
+func (r *Requeue) Close() error { return errors.Join(r.client.Close(), r.insp.Close()) }
+
+// Requeue implements pipeline.Requeuer.
+func (r *Requeue) Requeue(ctx context.Context, typ string, payload []byte, taskID, qname string) (bool, error) {
+	enqueue := func(id string) error {
+		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(typ, payload), asynq.TaskID(id), asynq.Queue(qname))
+		return err
+	}
+	err := enqueue(taskID)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	info, err := r.insp.GetTaskInfo(qname, taskID)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, nil // finished meanwhile; the next sweep looks again
+	}
+	if err != nil {
+		return false, err
+	}
+	switch info.State {
+	case asynq.TaskStateArchived, asynq.TaskStateCompleted:
+		if err := r.insp.DeleteTask(qname, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return false, err
+		}
+		if err := enqueue(taskID); err != nil {
+			if errors.Is(err, asynq.ErrTaskIDConflict) {
+				return false, nil
+			}
+			return false, err
+		}
+		return true, nil
+	case asynq.TaskStateActive:
+		held, err := r.heldByLiveWorker(taskID)
+		if err != nil || held {
+			return false, err
+		}
+		// Orphaned: the id of the replacement is derived from the time
+		// bucket, so concurrent sweeps add one task at most per bucket.
+		alt := fmt.Sprintf("%s:swept:%d", taskID, time.Now().Unix()/int64(SweepEvery/time.Second))
+		if err := enqueue(alt); err != nil {
+			if errors.Is(err, asynq.ErrTaskIDConflict) {
+				return false, nil
+			}
+			return false, err
+		}
+		r.log.WarnContext(ctx, "requeued a task whose worker is gone", "type", typ, "task_id", taskID)
+		return true, nil
+	}
+	return false, nil
+}
+
+// heldByLiveWorker reports whether any live asynq server is processing the
+// task. Servers stop being listed shortly after their last heartbeat.
+func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held == nil || time.Since(r.heldAt) > r.holdTTL {
+		servers, err := r.insp.Servers()
+		if err != nil {
+			return false, err
+		}
+		r.held = map[string]bool{}
+		for _, s := range servers {
+			for _, w := range s.ActiveWorkers {
+				r.held[w.TaskID] = true
+			}
+		}
+		r.heldAt = time.Now()
+	}
+	return r.held[taskID], nil
+}
