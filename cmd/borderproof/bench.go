@@ -1,8 +1,569 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/borderproof/borderproof/internal/bench"
+	"github.com/borderproof/borderproof/internal/partnersim"
+	"github.com/borderproof/borderproof/internal/queue"
+)
 
 // benchCmd groups the load and quality harnesses.
 func benchCmd() *cobra.Command {
-	return &cobra.Command{Use: "bench", Short: "Load, pipeline and quality harnesses"}
+	root := &cobra.Command{
+		Use:   "bench",
+		Short: "Load, pipeline and quality harnesses (loopback only)",
+		Long: "Harnesses that measure a BorderProof system on this machine. Each prints its figures\n" +
+			"and ends with one JSON line on stdout; progress goes to stderr. They only talk to\n" +
+			"loopback addresses and every loop is bounded in count and time.",
+	}
+	root.AddCommand(benchQualityCmd(), benchAPICmd(), benchPipelineCmd())
+	return root
+}
+
+// target is the server a harness talks to: --url and --key, or dev.json.
+type target struct {
+	url, key, devJSON string
+}
+
+func (t *target) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&t.url, "url", "", "GraphQL URL (loopback), with --key")
+	cmd.Flags().StringVar(&t.key, "key", "", "API key (test mode for the sandbox)")
+	cmd.Flags().StringVar(&t.devJSON, "dev-json", "./.borderproof/dev.json", "dev.json written by `borderproof dev` (when --url is not given)")
+}
+
+func (t *target) client(conns int) (*bench.Client, error) {
+	if t.url == "" {
+		b, err := os.ReadFile(t.devJSON)
+		if err != nil {
+			return nil, fmt.Errorf("--dev-json: %w (start `borderproof dev` or pass --url and --key)", err)
+		}
+		var info devInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			return nil, fmt.Errorf("--dev-json: %w", err)
+		}
+		t.url, t.key = info.GraphQLURL, info.APIKey
+	}
+	if t.key == "" {
+		return nil, errors.New("--key is required with --url")
+	}
+	c, err := bench.NewClient(t.url, t.key, conns)
+	if err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	return c, nil
+}
+
+func runID() string { return "bench" + strconv.FormatInt(time.Now().UnixMilli(), 36) }
+
+func benchQualityCmd() *cobra.Command {
+	var t target
+	var cfg bench.QualityConfig
+	var asOf string
+	cmd := &cobra.Command{
+		Use:   "quality",
+		Short: "Decisions against ground truth: submit a synthetic population, tabulate label × decision",
+		Long: "Generates the simulator's population (same --seed and --population as the simulator's,\n" +
+			"and the same --as-of day, by default today), submits every person, waits for decisions\n" +
+			"and prints a confusion table, the recall of every fraud label (REVIEW or DECLINE counts as\n" +
+			"caught) and the share of CLEAN people decided CLEAR. `borderproof dev` runs its simulator\n" +
+			"with seed 0 and 1000 people.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asOf != "" {
+				d, err := time.Parse(time.DateOnly, asOf)
+				if err != nil {
+					return fmt.Errorf("--as-of must be a date (2026-11-27)")
+				}
+				cfg.AsOf = d
+			}
+			c, err := t.client(cfg.Concurrency)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.RetryRateLimited = true
+			cfg.RunID = runID()
+			run, err := bench.RunQuality(cmd.Context(), c, cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\n%d people, %d submitted in %s (run %s)\n", cfg.Population, run.Submitted, run.Elapsed.Round(time.Millisecond), cfg.RunID)
+			if len(run.SubmitErrors) > 0 {
+				fmt.Fprintf(out, "submissions refused, by code: %v\n", run.SubmitErrors)
+			}
+			if err := run.Confusion.WriteTable(out); err != nil {
+				return err
+			}
+			return bench.WriteJSONLine(out, run.Confusion.Result())
+		},
+	}
+	t.flags(cmd)
+	cmd.Flags().IntVar(&cfg.Population, "population", 1000, "people to submit (the first N of the simulator's population)")
+	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 0, "population seed (the simulator's)")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "the population's day, YYYY-MM-DD (default: today, UTC, as the simulator)")
+	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 8, "submissions in flight")
+	cmd.Flags().DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "bound on the whole run; verifications without a decision then count as undecided")
+	cmd.Flags().DurationVar(&cfg.PollInterval, "poll", 500*time.Millisecond, "interval between status polls")
+	cmd.Flags().StringVar(&cfg.SDNDir, "sdn", "", "the simulator's --sdn directory, if it was started with one")
+	cmd.Flags().BoolVar(&cfg.DefaultChecks, "default-checks", false, "submit without each person's check list, so the insurer's default checks run")
+	return cmd
+}
+
+func benchAPICmd() *cobra.Command {
+	var t target
+	var cfg bench.APIConfig
+	var st stackFlags
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Throughput and latency of submitVerification against viewer on one server",
+		Long: "Runs alternating phases of viewer queries and submitVerification mutations at the same\n" +
+			"concurrency against one server, and prints requests/s and p50/p99 of each with their ratios.\n" +
+			"Targets a running server (--url/--key or --dev-json), or with --database and --redis starts\n" +
+			"the api and worker in this process on a fresh schema (PostgreSQL) or file (SQLite) with\n" +
+			"the rate limit lifted. Note that a server's per-key rate limit (dev: 50/s) caps both\n" +
+			"operations; rate-limited answers are counted apart and kept out of the latencies.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg.RunID = runID()
+			var c *bench.Client
+			var err error
+			if st.database != "" {
+				s, err := startStack(ctx, stackOptions{
+					DatabaseURL: st.database, RedisURL: st.redis, Concurrency: st.workers, Name: cfg.RunID,
+					Seed: cfg.Seed, Population: cfg.Population, Keep: st.keep, FlushRedis: st.flush, LogLevel: st.logLevel,
+				})
+				if err != nil {
+					return err
+				}
+				defer s.close()
+				t.url, t.key = s.url, s.key
+			}
+			if c, err = t.client(cfg.Concurrency); err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := bench.RunAPI(ctx, c, cfg, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\n%s, concurrency %d, %s in %d alternating phases\n", t.url, cfg.Concurrency, cfg.Duration, cfg.Phases)
+			if err := res.WriteTable(out); err != nil {
+				return err
+			}
+			return bench.WriteJSONLine(out, res.Line())
+		},
+	}
+	t.flags(cmd)
+	st.flags(cmd, false)
+	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 16, "requests in flight")
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Second, "total measured time")
+	cmd.Flags().IntVar(&cfg.Phases, "phases", 10, "alternating phases (even)")
+	cmd.Flags().IntVar(&cfg.Population, "population", 500, "distinct people the submissions cycle through")
+	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 0, "population seed")
+	return cmd
+}
+
+// stackFlags are the flags of an in-process stack.
+type stackFlags struct {
+	database, redis, logLevel string
+	workers                   int
+	keep, flush               bool
+}
+
+func (s *stackFlags) flags(cmd *cobra.Command, required bool) {
+	what := "start the api and worker in process on this database: postgres://… (loopback; a fresh schema) or a SQLite path (a fresh file)"
+	if required {
+		what = "PostgreSQL URL (loopback); the run uses a fresh schema in it"
+	}
+	cmd.Flags().StringVar(&s.database, "database", "", what)
+	cmd.Flags().StringVar(&s.redis, "redis", "redis://127.0.0.1:6379/13", "Redis URL (loopback) for the in-process stack; use a database index of its own")
+	cmd.Flags().StringVar(&s.logLevel, "log-level", "warn", "log level of the in-process stack")
+	cmd.Flags().BoolVar(&s.keep, "keep", false, "keep the fresh schema or file at the end")
+	cmd.Flags().BoolVar(&s.flush, "flush-redis", false, "empty the Redis database first when the service's queues hold tasks")
+	if !required {
+		cmd.Flags().IntVar(&s.workers, "workers", 10, "worker concurrency of the in-process stack")
+	}
+}
+
+func benchPipelineCmd() *cobra.Command {
+	var st stackFlags
+	var n, conc, rawTasks int
+	var seed uint64
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "pipeline",
+		Short: "End-to-end pipeline throughput against asynq's own ceiling, on PostgreSQL and Redis",
+		Long: "In one run: (a) asynq alone, an enqueue loop and a server with a no-op handler at\n" +
+			"--concurrency, for raw tasks/s; (b) the api and worker started in process on a fresh\n" +
+			"PostgreSQL schema with the partner simulator at zero latency, --verifications submitted\n" +
+			"over HTTP at --concurrency from a CLEAN-heavy population, until every outcome is in.\n" +
+			"Ends with one JSON line: verifications/s, raw tasks/s, tasks per verification,\n" +
+			"efficiency, submit-to-outcome p50/p99, cost in no-op tasks, lost verifications and\n" +
+			"usage rows that should not exist.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n <= 0 || conc <= 0 {
+				return errors.New("--verifications and --concurrency must be positive")
+			}
+			if st.database == "" {
+				return errors.New("--database is required")
+			}
+			st.workers = conc
+			return runPipelineBench(cmd, st, n, conc, rawTasks, seed, timeout)
+		},
+	}
+	st.flags(cmd, true)
+	cmd.Flags().IntVar(&n, "verifications", 1000, "verifications to submit")
+	cmd.Flags().IntVar(&conc, "concurrency", 16, "submissions in flight, worker concurrency and raw-loop concurrency")
+	cmd.Flags().IntVar(&rawTasks, "raw-tasks", 0, "no-op tasks of the raw loop (default: 10 per verification, at least 5000)")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "population seed")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "bound on waiting for outcomes")
+	return cmd
+}
+
+// serviceQueues are the queues the service's worker reads.
+var serviceQueues = []string{queue.Critical, queue.Default, queue.Low}
+
+func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, seed uint64, timeout time.Duration) error {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	log := newLogger(st.logLevel)
+	if err := bench.CheckLoopback(st.redis); err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	opt, err := queue.Config{URL: st.redis}.ConnOpt()
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	if rawTasks <= 0 {
+		rawTasks = max(10*n, 5000)
+	}
+	id := runID()
+
+	// (a) asynq alone.
+	fmt.Fprintf(stderr, "raw asynq loop: %d no-op tasks at concurrency %d\n", rawTasks, conc)
+	raw, err := bench.RunRawAsynq(ctx, opt, bench.RawConfig{Concurrency: conc, Tasks: rawTasks, Queue: "bench-noop-" + id, Timeout: 5 * time.Minute}, log)
+	if err != nil {
+		return fmt.Errorf("raw asynq loop: %w", err)
+	}
+	fmt.Fprintf(stderr, "raw asynq loop: %.0f tasks/s\n", raw.PerSec())
+
+	// (b) the pipeline.
+	asOf := time.Now().UTC()
+	mix := bench.CleanHeavyMix()
+	s, err := startStack(ctx, stackOptions{
+		DatabaseURL: st.database, RedisURL: st.redis, Concurrency: conc, Name: id, Seed: seed, Population: n,
+		Mix: mix, AsOf: asOf, Keep: st.keep, FlushRedis: st.flush, LogLevel: st.logLevel,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	wl, err := bench.SimWatchlist(ctx, "")
+	if err != nil {
+		return err
+	}
+	people, err := bench.People(partnersim.PopulationConfig{Seed: seed, Size: n, Mix: mix, AsOf: asOf, Watchlist: wl}, id+"-")
+	if err != nil {
+		return err
+	}
+	c, err := bench.NewClient(s.url, s.key, conc)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	tasksBefore, err := bench.ProcessedTotal(insp, serviceQueues)
+	if err != nil {
+		return fmt.Errorf("asynq inspector: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var mu sync.Mutex
+	submittedAt := map[string]time.Time{}
+	refused := map[string]int{}
+	start := time.Now()
+	bar := bench.NewProgress(stderr, "submit", n)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for _, p := range people {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			t0 := time.Now()
+			sub, err := c.Submit(gctx, p.Input)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				refused[bench.ErrorCode(err)]++
+			} else {
+				submittedAt[sub.ID] = t0
+			}
+			bar.Add(1)
+			return nil
+		})
+	}
+	g.Wait()
+	bar.Done()
+	if len(refused) > 0 {
+		fmt.Fprintf(stderr, "submissions refused: %v\n", refused)
+	}
+
+	db := s.app.store.DB()
+	bar = bench.NewProgress(stderr, "outcome", len(submittedAt))
+	for ctx.Err() == nil {
+		k, err := bench.CountOutcomes(ctx, db)
+		if err == nil {
+			bar.Set(k)
+			if k >= len(submittedAt) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	bar.Done()
+	// Let trailing tasks (events published after the outcome) finish, for
+	// at most a few seconds, before counting what ran.
+	for i := 0; i < 50; i++ {
+		if b, err := bench.Backlog(insp, serviceQueues); err == nil && b == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tasksAfter, err := bench.ProcessedTotal(insp, serviceQueues)
+	if err != nil {
+		return fmt.Errorf("asynq inspector: %w", err)
+	}
+
+	qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer qcancel()
+	outcomes, err := bench.Outcomes(qctx, db)
+	if err != nil {
+		return fmt.Errorf("read outcomes: %w", err)
+	}
+	run := bench.PipelineRun{Submitted: len(submittedAt), Tasks: tasksAfter - tasksBefore, Raw: raw}
+	var last time.Time
+	for vid, t0 := range submittedAt {
+		at, ok := outcomes[vid]
+		if !ok {
+			continue
+		}
+		run.Outcomes++
+		run.Latencies = append(run.Latencies, at.Sub(t0))
+		if at.After(last) {
+			last = at
+		}
+	}
+	if run.Outcomes > 0 {
+		run.Elapsed = last.Sub(start)
+	}
+	if run.UsageAnomalies, err = bench.UsageAnomalies(qctx, db); err != nil {
+		return fmt.Errorf("count usage rows: %w", err)
+	}
+	line := run.Line()
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "\n%d verifications at concurrency %d on %s\n", n, conc, s.dialect)
+	fmt.Fprintf(out, "  raw asynq:        %d no-op tasks in %s = %.0f tasks/s\n", raw.Processed, raw.Elapsed.Round(time.Millisecond), raw.PerSec())
+	fmt.Fprintf(out, "  pipeline:         %d outcomes in %s = %.1f verifications/s, %d tasks (%.2f per verification)\n",
+		run.Outcomes, run.Elapsed.Round(time.Millisecond), line.VerificationsPerSec, run.Tasks, line.TasksPerVerification)
+	fmt.Fprintf(out, "  submit→outcome:   p50 %.0f ms, p99 %.0f ms\n", line.SubmitToOutcomeP50Ms, line.SubmitToOutcomeP99Ms)
+	fmt.Fprintf(out, "  efficiency %.3f, one verification costs %.1f no-op tasks; lost %d; bad usage rows %d\n",
+		line.Efficiency, line.CostInNoopTasks, line.Lost, line.DuplicateUsageRows)
+	return bench.WriteJSONLine(out, line)
+}
+
+// stackOptions configures an in-process api + worker + simulator.
+type stackOptions struct {
+	DatabaseURL, RedisURL string
+	Concurrency           int
+	Name                  string
+	Seed                  uint64
+	Population            int
+	Mix                   partnersim.Mix
+	AsOf                  time.Time
+	Keep, FlushRedis      bool
+	LogLevel              string
+}
+
+// stack is an in-process system on real servers, as `borderproof dev`
+// assembles it but on the given database and Redis, with the rate limit
+// lifted and a fresh schema.
+type stack struct {
+	url, key string
+	dialect  string
+	app      *app
+	close    func()
+}
+
+func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
+	if err := bench.CheckLoopback(o.RedisURL); err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	if err := bench.CheckLoopback(o.DatabaseURL); err != nil {
+		return nil, fmt.Errorf("--database: %w", err)
+	}
+	log := newLogger(o.LogLevel)
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	if err := checkQueuesEmpty(o.RedisURL, o.FlushRedis); err != nil {
+		return nil, err
+	}
+	if !o.Keep {
+		// Tasks left behind address rows of the dropped schema.
+		closers = append(closers, func() { dropQueues(o.RedisURL) })
+	}
+	dir, err := os.MkdirTemp("", "borderproof-bench-")
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { os.RemoveAll(dir) })
+	dbURL, drop, err := bench.FreshDatabase(ctx, o.DatabaseURL, strings.ToLower(o.Name), dir)
+	if err != nil {
+		return nil, fmt.Errorf("--database: %w", err)
+	}
+	if !o.Keep {
+		closers = append(closers, func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := drop(dctx); err != nil {
+				log.Warn("bench: could not drop the fresh database", "err", err)
+			}
+		})
+	} else {
+		fmt.Fprintf(os.Stderr, "keeping database %s\n", dbURL)
+	}
+	cfg := Config{
+		DatabaseURL: dbURL, RedisURL: o.RedisURL, ListenAddr: "127.0.0.1:0", LogLevel: o.LogLevel,
+		RateLimitPerSecond: 1_000_000, RateLimitBurst: 1_000_000, BodyLimitBytes: 1 << 20,
+		WorkerConcurrency: max(o.Concurrency, 1), VaultProvider: "local", VaultKeyFile: filepath.Join(dir, "vault.key"),
+	}
+	a, err := openApp(ctx, cfg, log, true)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, a.close)
+	sim, err := partnersim.New(partnersim.Config{Seed: o.Seed, Population: max(o.Population, 1), Mix: o.Mix, AsOf: o.AsOf,
+		CaseInitialDelay: -1}, log)
+	if err != nil {
+		return nil, fmt.Errorf("partner simulator: %w", err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		return nil, fmt.Errorf("partner simulator: %w", err)
+	}
+	closers = append(closers, func() { sim.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + ln.Addr().String() + "/graphql"
+	info, err := ensureDevTenant(ctx, a, filepath.Join(dir, "dev.json"), url)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv, err := a.apiServer(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim, BlobDir: filepath.Join(dir, "blobs")})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(runCtx, ln); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("bench: api stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := w.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("bench: worker stopped", "err", err)
+		}
+	})
+	closers = append(closers, func() { stop(); wg.Wait() })
+	return &stack{url: url, key: info.APIKey, dialect: string(a.store.Dialect()), app: a, close: cleanup}, nil
+}
+
+// checkQueuesEmpty refuses to start on a Redis database whose service
+// queues hold tasks (they would be run, and counted, by the bench worker)
+// unless flush is set, which empties that database.
+func checkQueuesEmpty(redisURL string, flush bool) error {
+	qc := queue.Config{URL: redisURL}
+	opt, err := qc.ConnOpt()
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	backlog, err := bench.Backlog(insp, serviceQueues)
+	if err != nil {
+		return fmt.Errorf("--redis: %w", err)
+	}
+	if backlog == 0 {
+		return nil
+	}
+	if !flush {
+		return fmt.Errorf("--redis: the service queues hold %d task(s); use another database index or --flush-redis", backlog)
+	}
+	rc, err := qc.UniversalClient()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return rc.FlushDB(ctx).Err()
+}
+
+// dropQueues deletes the service queues and every task in them.
+func dropQueues(redisURL string) {
+	opt, err := queue.Config{URL: redisURL}.ConnOpt()
+	if err != nil {
+		return
+	}
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	known, err := insp.Queues()
+	if err != nil {
+		return
+	}
+	for _, q := range serviceQueues {
+		if slices.Contains(known, q) {
+			insp.DeleteQueue(q, true)
+		}
+	}
 }

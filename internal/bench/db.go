@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+var schemaName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// FreshDatabase prepares an empty database for one run and returns its
+// URL. For PostgreSQL it creates the schema name and points search_path at
+// it (drop removes the schema and everything in it); for anything else,
+// taken as SQLite, it uses a new file under dir (drop deletes it).
+func FreshDatabase(ctx context.Context, databaseURL, name, dir string) (freshURL string, drop func(context.Context) error, err error) {
+	if err := CheckLoopback(databaseURL); err != nil {
+		return "", nil, err
+	}
+	if !schemaName.MatchString(name) {
+		return "", nil, fmt.Errorf("schema name %q: use lower-case letters, digits and '_'", name)
+	}
+	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+		path := filepath.Join(dir, name+".db")
+		return path, func(context.Context) error {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(path + suffix)
+			}
+			return nil
+		}, nil
+	}
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("database URL: %w", err)
+	}
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+name); err != nil {
+		return "", nil, fmt.Errorf("create schema %s: %w", name, err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String(), func(ctx context.Context) error {
+		db, err := sql.Open("pgx", databaseURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.ExecContext(ctx, "DROP SCHEMA "+name+" CASCADE")
+		return err
+	}, nil
+}
+
+// Outcomes returns, for every verification with a final outcome
+// (COMPLETED or FAILED), when it got it.
+func Outcomes(ctx context.Context, db *sql.DB) (map[string]time.Time, error) {
+	rows, err := db.QueryContext(ctx, `SELECT id, COALESCE(completed_at, updated_at) FROM verifications
+		WHERE status IN ('COMPLETED', 'FAILED') AND outcome IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var us int64
+		if err := rows.Scan(&id, &us); err != nil {
+			return nil, err
+		}
+		out[id] = time.UnixMicro(us)
+	}
+	return out, rows.Err()
+}
+
+// CountOutcomes is len(Outcomes) without reading the rows.
+func CountOutcomes(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM verifications
+		WHERE status IN ('COMPLETED', 'FAILED') AND outcome IS NOT NULL`).Scan(&n)
+	return n, err
+}
+
+// UsageAnomalies counts usage rows that should not exist: rows sharing a
+// check id with another (rows − distinct check ids; the unique index should
+// make it 0) plus rows billing a check that is not COMPLETED.
+func UsageAnomalies(ctx context.Context, db *sql.DB) (int, error) {
+	var dup, notCompleted int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) - COUNT(DISTINCT check_id) FROM usage_events`).Scan(&dup); err != nil {
+		return 0, err
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_events u
+		LEFT JOIN checks c ON c.id = u.check_id WHERE c.status IS NULL OR c.status <> 'COMPLETED'`).Scan(&notCompleted); err != nil {
+		return 0, err
+	}
+	return dup + notCompleted, nil
+}
