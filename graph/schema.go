@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/graphql-go/graphql"
 
+	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
 )
@@ -20,9 +22,16 @@ import (
 type Deps struct {
 	Tenants       *tenant.Service
 	Verifications *verification.Service
+	Evidence      EvidenceService
 	Webhooks      WebhookService
 	Billing       BillingService
 	Log           *slog.Logger
+}
+
+// EvidenceService reads signed evidence bundles (internal/evidence).
+type EvidenceService interface {
+	Get(ctx context.Context, insurerID, verificationID string) (evidence.Manifest, error)
+	SignedURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error)
 }
 
 // builder holds the types while the schema is assembled, so that no type is

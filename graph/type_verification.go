@@ -1,9 +1,13 @@
 package graph
 
 import (
+	"time"
+
 	"github.com/graphql-go/graphql"
 
+	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
@@ -153,6 +157,11 @@ func (b *builder) verificationType() *graphql.Object {
 				"review":            {Type: review},
 				"consent":           {Type: nonNull(consent)},
 				"metadata":          {Type: graphql.String, Description: "The insurer's metadata as a JSON object string."},
+				"evidence": {
+					Type:        b.evidenceType(),
+					Description: "The signed evidence bundle once the outcome is final: a short-lived link, the manifest digest and when it was signed.",
+					Resolve:     b.resolveEvidence,
+				},
 				"policyholder": {
 					Type:        holder,
 					Description: "Needs pii:read; every read is audited (send X-Purpose to record why). Null after erasure.",
@@ -271,4 +280,44 @@ func (b *builder) resolvePolicyholder(p graphql.ResolveParams) (any, error) {
 	return map[string]any{"givenNames": ph.GivenNames, "surname": ph.Surname, "dateOfBirth": ph.DateOfBirth,
 		"nationality": ph.Nationality, "sex": ph.Sex, "residenceCountry": ph.ResidenceCountry, "documents": docs,
 		"policyReference": nilIfEmpty(pii.PolicyReference)}, nil
+}
+
+func (b *builder) evidenceType() *graphql.Object {
+	if t, ok := b.types["Evidence"]; ok {
+		return t.(*graphql.Object)
+	}
+	o := graphql.NewObject(graphql.ObjectConfig{
+		Name:        "Evidence",
+		Description: "A manifest of SHA-256 digests of every partner answer, signed with the service's Ed25519 key.",
+		Fields: graphql.Fields{
+			"url":      {Type: nonNull(graphql.String), Description: "Download link for manifest.json, valid for 15 minutes."},
+			"digest":   {Type: nonNull(graphql.String), Description: "SHA-256 (hex) of manifest.json."},
+			"signedAt": {Type: nonNull(b.dateTime())},
+		},
+	})
+	b.types["Evidence"] = o
+	return o
+}
+
+func (b *builder) resolveEvidence(p graphql.ResolveParams) (any, error) {
+	if b.d.Evidence == nil {
+		return nil, nil
+	}
+	pr, err := tenant.Authorize(p.Context, tenant.ScopeVerificationsRead)
+	if err != nil {
+		return nil, b.fail(p.Context, err)
+	}
+	vid := p.Source.(map[string]any)["id"].(string)
+	m, err := b.d.Evidence.Get(p.Context, pr.Insurer.ID, vid)
+	if errs.Is(err, errs.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, b.fail(p.Context, err)
+	}
+	url, err := b.d.Evidence.SignedURL(p.Context, pr.Insurer.ID, vid, 15*time.Minute)
+	if err != nil {
+		return nil, b.fail(p.Context, err)
+	}
+	return map[string]any{"url": url, "digest": m.Digest, "signedAt": m.SignedAt}, nil
 }

@@ -6,21 +6,29 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/borderproof/borderproof/api"
 	"github.com/borderproof/borderproof/graph"
+	"github.com/borderproof/borderproof/internal/billing"
+	"github.com/borderproof/borderproof/internal/blob"
+	"github.com/borderproof/borderproof/internal/console"
 	"github.com/borderproof/borderproof/internal/country"
+	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/user"
 	"github.com/borderproof/borderproof/internal/vault"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 	"github.com/borderproof/borderproof/worker"
 )
 
@@ -34,7 +42,21 @@ type app struct {
 	vault   *vault.Vault
 	queue   *queue.Enqueuer
 	verifs  *verification.Service
-	closers []func()
+	// reg is the process's one metrics registry (api and worker share it
+	// in dev; each production process serves its own on /metrics).
+	reg *prometheus.Registry
+	// devDir and baseURL are set by dev mode before services are built.
+	devDir, baseURL string
+
+	servicesBuilt bool
+	blobs         blob.Store
+	blobHandler   http.Handler
+	billing       *billing.Service
+	evidence      *evidence.Service
+	users         *user.Service
+	webhooks      *webhook.Service
+	console       *console.Console
+	closers       []func()
 }
 
 func newLogger(level string) *slog.Logger {
@@ -48,7 +70,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*
 	if err != nil {
 		return nil, err
 	}
-	a := &app{log: log, store: st, closers: []func(){func() { st.Close() }}}
+	a := &app{log: log, store: st, reg: obs.NewRegistry(), closers: []func(){func() { st.Close() }}}
 	if migrate {
 		if _, err := st.Migrate(ctx); err != nil {
 			a.close()
@@ -119,9 +141,22 @@ func (a *app) close() {
 }
 
 // apiServer assembles the HTTP server.
-func (a *app) apiServer(cfg Config) (*api.Server, error) {
-	reg := obs.NewRegistry()
-	schema, err := graph.NewSchema(graph.Deps{Tenants: a.tenants, Verifications: a.verifs, Log: a.log})
+func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
+	if err := a.ensureServices(ctx, cfg); err != nil {
+		return nil, err
+	}
+	reg := a.reg
+	gd := graph.Deps{Tenants: a.tenants, Verifications: a.verifs, Log: a.log}
+	if a.billing != nil {
+		gd.Billing = a.billing
+	}
+	if a.evidence != nil {
+		gd.Evidence = a.evidence
+	}
+	if a.webhooks != nil {
+		gd.Webhooks = a.webhooks
+	}
+	schema, err := graph.NewSchema(gd)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
@@ -143,6 +178,15 @@ func (a *app) apiServer(cfg Config) (*api.Server, error) {
 			return a.rc.Ping(ctx).Err()
 		}})
 	}
+	if a.blobHandler != nil {
+		deps.Mounts[blob.MountPath] = a.blobHandler
+	}
+	con, err := a.consoleHandler(a.devDir != "")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	a.console = con
+	deps.Mounts["/console/"] = con
 	return api.New(ac, deps), nil
 }
 
@@ -153,9 +197,12 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if a.verifs == nil || a.redis == nil {
 		return nil, fmt.Errorf("configuration: the worker needs the vault and Redis")
 	}
-	reg := o.Registry
-	if reg == nil {
-		reg = obs.NewRegistry()
+	if err := a.ensureServices(ctx, cfg); err != nil {
+		return nil, err
+	}
+	var reg prometheus.Registerer = a.reg
+	if o.Registry != nil {
+		reg = o.Registry
 	}
 	live, test, blobs, err := a.pipelineDeps(ctx, o, reg)
 	if err != nil {
@@ -174,13 +221,30 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	handlers := []worker.Handler{
 		worker.CheckRun(p),
 		worker.CheckPoll(p),
-		worker.Score(p),
+		a.scoreHandler(p, o),
 		worker.Sweep(p, rq, sm, a.log),
 		worker.RetentionPurge(a.tenants, a.verifs),
 	}
+	handlers = append(handlers, worker.BillingHandlers(a.billing, time.Now, a.log)...)
 	periodic := []worker.Periodic{
 		worker.SweepPeriodic(),
 		{Cron: "17 3 * * *", Type: verification.TaskRetentionPurge, Queue: queue.Low},
 	}
+	periodic = append(periodic, worker.BillingPeriodic()...)
 	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic), nil
+}
+
+// scoreHandler scores and, once the outcome is final, builds the signed
+// evidence bundle.
+func (a *app) scoreHandler(p *pipeline.Pipeline, o workerOpts) worker.Handler {
+	h := worker.Score(p)
+	if a.evidence == nil {
+		return h
+	}
+	return worker.WithEvidence(h, a.store, a.evidence, func(mode string) string {
+		if o.Sim != nil {
+			return o.Sim.SanctionsListVersion()
+		}
+		return ""
+	})
 }

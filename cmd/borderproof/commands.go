@@ -28,7 +28,7 @@ func apiCmd() *cobra.Command {
 				return err
 			}
 			defer a.close()
-			srv, err := a.apiServer(cfg)
+			srv, err := a.apiServer(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/borderproof/borderproof/internal/console"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/queue"
@@ -27,11 +28,14 @@ type devInfo struct {
 	KeyID      string `json:"key_id"`
 	// PartnersimURL is the in-process partner simulator (admin endpoint
 	// under /admin); every check of the dev system goes to it.
-	PartnersimURL string `json:"partnersim_url"`
+	PartnersimURL string             `json:"partnersim_url"`
+	ConsoleURL    string             `json:"console_url"`
+	ConsoleUsers  []console.DemoUser `json:"console_users"`
 }
 
 func devCmd() *cobra.Command {
 	var addr, dataDir, logLevel string
+	var rateLimit int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole system in one process on embedded defaults",
@@ -39,16 +43,17 @@ func devCmd() *cobra.Command {
 			"a local vault key and file-system blobs under --data-dir. Prints the GraphQL URL and a\n" +
 			"sandbox API key and writes them to <data-dir>/dev.json.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDev(cmd, addr, dataDir, logLevel)
+			return runDev(cmd, addr, dataDir, logLevel, rateLimit)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./.borderproof", "where the database, keys and blobs live")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().IntVar(&rateLimit, "rate-limit", 50, "requests per second per API key (bursts of twice that)")
 	return cmd
 }
 
-func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
+func runDev(cmd *cobra.Command, addr, dataDir, logLevel string, rateLimit int) error {
 	ctx := cmd.Context()
 	if _, ok := levelOK(logLevel); !ok {
 		return fmt.Errorf("--log-level must be debug, info, warn or error")
@@ -64,7 +69,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 	defer redisSrv.Close()
 	cfg := Config{
 		DatabaseURL: filepath.Join(dataDir, "borderproof.db"), RedisURL: redisSrv.URL(),
-		ListenAddr: addr, LogLevel: logLevel, RateLimitPerSecond: 50, RateLimitBurst: 100,
+		ListenAddr: addr, LogLevel: logLevel, RateLimitPerSecond: max(rateLimit, 1), RateLimitBurst: 2 * max(rateLimit, 1),
 		BodyLimitBytes: 1 << 20, WorkerConcurrency: 10,
 		VaultProvider: "local", VaultKeyFile: filepath.Join(dataDir, "vault.key"),
 	}
@@ -73,6 +78,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		return err
 	}
 	defer a.close()
+	a.devDir = dataDir
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -88,6 +94,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		return fmt.Errorf("partner simulator: %w", err)
 	}
 	defer sim.Close()
+	a.baseURL = "http://" + ln.Addr().String()
 	infoPath := filepath.Join(dataDir, "dev.json")
 	info, err := ensureDevTenant(ctx, a, infoPath, "http://"+ln.Addr().String()+"/graphql")
 	if err != nil {
@@ -99,8 +106,17 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		ln.Close()
 		return err
 	}
-	srv, err := a.apiServer(cfg)
+	srv, err := a.apiServer(ctx, cfg)
 	if err != nil {
+		ln.Close()
+		return err
+	}
+	info.ConsoleURL = a.baseURL + "/console/"
+	if info.ConsoleUsers, err = a.console.EnsureDemoUsers(ctx, info.InsurerID); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := writeDevInfo(infoPath, info); err != nil {
 		ln.Close()
 		return err
 	}
@@ -109,8 +125,14 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string) error {
 		ln.Close()
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "\nBorderProof dev is ready.\n  GraphQL:  %s\n  API key:  %s\n  Insurer:  %s\n  Partners: %s (simulator)\n  Details:  %s\n\nTry:\n  curl -s %s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { id name mode scopes } }\"}'\n\n",
-		info.GraphQLURL, info.APIKey, info.InsurerID, info.PartnersimURL, infoPath, info.GraphQLURL, info.APIKey)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "\nBorderProof dev is ready.\n  GraphQL:  %s\n  API key:  %s\n  Insurer:  %s\n  Partners: %s (simulator)\n  Console:  %s\n",
+		info.GraphQLURL, info.APIKey, info.InsurerID, info.PartnersimURL, info.ConsoleURL)
+	for _, u := range info.ConsoleUsers {
+		fmt.Fprintf(out, "            %-11s %s / %s\n", u.Role, u.Email, u.Password)
+	}
+	fmt.Fprintf(out, "  Details:  %s\n\nTry:\n  curl -s %s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { id name mode scopes } }\"}'\n\n",
+		infoPath, info.GraphQLURL, info.APIKey)
 	err = runAll(cmd,
 		func() error { return srv.Serve(ctx, ln) },
 		func() error { return w.Run(ctx) },

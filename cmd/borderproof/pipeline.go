@@ -134,7 +134,10 @@ func (a *app) pipelineDeps(ctx context.Context, o workerOpts, reg prometheus.Reg
 		if err != nil {
 			return live, test, nil, err
 		}
-		fs, err := devBlobs(o.BlobDir, a.log)
+		if a.blobs != nil {
+			return n, n, a.blobs, nil
+		}
+		fs, err := devBlobs(o.BlobDir, a.baseURL, a.log)
 		return n, n, fs, err
 	}
 	c, err := loadPipelineConfig()
@@ -160,22 +163,32 @@ func (a *app) pipelineDeps(ctx context.Context, o workerOpts, reg prometheus.Reg
 	} else {
 		a.log.Warn("BORDERPROOF_PARTNERSIM_URL is not set: sandbox partner checks will fail with NO_PARTNER")
 	}
+	if a.blobs != nil {
+		return live, test, a.blobs, nil
+	}
+	b, err := blobsFromEnv(ctx, c, a.log)
+	return live, test, b, err
+}
+
+// blobsFromEnv is S3 when a bucket is configured, else a directory.
+func blobsFromEnv(ctx context.Context, c pipelineConfig, log *slog.Logger) (blob.Store, error) {
 	if c.S3Bucket != "" {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
-			return live, test, nil, fmt.Errorf("aws configuration: %w", err)
+			return nil, fmt.Errorf("aws configuration: %w", err)
 		}
-		s3, err := blob.NewS3(awsCfg, blob.S3Config{Bucket: c.S3Bucket, Endpoint: c.S3Endpoint, UsePathStyle: c.S3PathStyle,
-			SSE: c.S3SSE, SSEKMSKeyID: c.S3SSEKMSKeyID}, a.log)
-		return live, test, s3, err
+		return blob.NewS3(awsCfg, blob.S3Config{Bucket: c.S3Bucket, Endpoint: c.S3Endpoint, UsePathStyle: c.S3PathStyle,
+			SSE: c.S3SSE, SSEKMSKeyID: c.S3SSEKMSKeyID}, log)
 	}
-	fs, err := blob.NewFS(blob.FSConfig{Root: c.BlobDir, BaseURL: c.BlobBaseURL, SigningKey: []byte(c.BlobSigningKey)}, a.log)
-	return live, test, fs, err
+	if len(c.BlobSigningKey) < blob.MinSigningKeyLen {
+		return nil, fmt.Errorf("configuration: BORDERPROOF_BLOB_SIGNING_KEY must have at least %d characters with BORDERPROOF_BLOB_DIR", blob.MinSigningKeyLen)
+	}
+	return blob.NewFS(blob.FSConfig{Root: c.BlobDir, BaseURL: c.BlobBaseURL, SigningKey: []byte(c.BlobSigningKey)}, log)
 }
 
 // devBlobs is the file-system store under the dev data directory, with a
-// signing key kept beside it.
-func devBlobs(dir string, log *slog.Logger) (*blob.FS, error) {
+// signing key kept beside it; links point at the dev server.
+func devBlobs(dir, baseURL string, log *slog.Logger) (*blob.FS, error) {
 	if dir == "" {
 		return nil, errors.New("dev blob directory is not set")
 	}
@@ -188,5 +201,8 @@ func devBlobs(dir string, log *slog.Logger) (*blob.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob signing key: %w", err)
 	}
-	return blob.NewFS(blob.FSConfig{Root: dir, BaseURL: "http://localhost:8080", SigningKey: key}, log)
+	if baseURL == "" {
+		baseURL = "http://localhost:8080"
+	}
+	return blob.NewFS(blob.FSConfig{Root: dir, BaseURL: baseURL, SigningKey: key}, log)
 }

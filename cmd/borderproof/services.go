@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/borderproof/borderproof/internal/billing"
+	billingstripe "github.com/borderproof/borderproof/internal/billing/stripe"
+	"github.com/borderproof/borderproof/internal/blob"
+	"github.com/borderproof/borderproof/internal/console"
+	"github.com/borderproof/borderproof/internal/evidence"
+	"github.com/borderproof/borderproof/internal/user"
+	"github.com/borderproof/borderproof/internal/verification"
+)
+
+// serviceConfig is what the api and the worker read beyond Config for
+// billing and evidence.
+type serviceConfig struct {
+	StripeAPIKey       string        `env:"BORDERPROOF_STRIPE_API_KEY"`
+	StripeTestAPIKey   string        `env:"BORDERPROOF_STRIPE_TEST_API_KEY"`
+	StripeAPIBase      string        `env:"BORDERPROOF_STRIPE_API_BASE"`
+	OperatorInsurers   []string      `env:"BORDERPROOF_BILLING_OPERATOR_INSURERS" envSeparator:","`
+	ExportLinkTTL      time.Duration `env:"BORDERPROOF_BILLING_EXPORT_LINK_TTL" envDefault:"15m"`
+	EvidenceSigningKey string        `env:"BORDERPROOF_EVIDENCE_SIGNING_KEY"`
+}
+
+// ensureServices builds, once, the services above the store: blobs,
+// billing (and the budget guard on submissions), evidence, console users.
+// In dev (a.devDir set) everything lives under the data directory.
+func (a *app) ensureServices(ctx context.Context, cfg Config) error {
+	if a.servicesBuilt {
+		return nil
+	}
+	a.servicesBuilt = true
+	var sc serviceConfig
+	if err := env.Parse(&sc); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if err := a.openBlobs(ctx); err != nil {
+		return err
+	}
+	stripes, err := billingstripe.NewStripes(billingstripe.ModesConfig{APIKey: sc.StripeAPIKey, TestAPIKey: sc.StripeTestAPIKey, APIBase: sc.StripeAPIBase}, a.log)
+	if err != nil {
+		return fmt.Errorf("BORDERPROOF_STRIPE_API_KEY: %w", err)
+	}
+	bm, err := billing.NewMetrics(a.reg)
+	if err != nil {
+		return err
+	}
+	bd := billing.Deps{Store: a.store, Stripe: stripes, Metrics: bm, Logger: a.log.With("component", "billing")}
+	if a.blobs != nil {
+		bd.Blobs = a.blobs
+	}
+	a.billing = billing.New(billing.Config{OperatorInsurers: sc.OperatorInsurers, ExportLinkTTL: sc.ExportLinkTTL}, bd)
+
+	var signer *evidence.Signer
+	switch {
+	case a.devDir != "":
+		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(a.devDir, "evidence.pem"), a.log)
+	case sc.EvidenceSigningKey != "":
+		signer, err = evidence.ParseSigningKey([]byte(sc.EvidenceSigningKey))
+	default:
+		a.log.Warn("BORDERPROOF_EVIDENCE_SIGNING_KEY is not set: evidence bundles are not built")
+	}
+	if err != nil {
+		return fmt.Errorf("BORDERPROOF_EVIDENCE_SIGNING_KEY: %w", err)
+	}
+	if signer != nil && a.blobs != nil {
+		a.evidence = evidence.New(a.blobs, signer, a.log.With("component", "evidence"))
+	}
+
+	if a.vault != nil {
+		a.verifs = verification.NewService(verification.Deps{
+			Store: a.store, Audit: a.store, Sealer: a.vault, Queue: a.queue, Budget: a.billing, Log: a.log,
+		})
+	}
+	a.users, err = user.New(user.Config{}, a.store, a.tenants, a.log.With("component", "users"))
+	return err
+}
+
+// openBlobs picks the blob store: a directory under the dev data dir, S3
+// or a directory from the environment, or none (exports and evidence off).
+func (a *app) openBlobs(ctx context.Context) error {
+	if a.devDir != "" {
+		fs, err := devBlobs(filepath.Join(a.devDir, "blobs"), a.baseURL, a.log)
+		if err != nil {
+			return err
+		}
+		a.blobs, a.blobHandler = fs, fs.Handler()
+		return nil
+	}
+	var c pipelineConfig
+	if err := env.Parse(&c); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if c.S3Bucket == "" && c.BlobDir == "" {
+		a.log.Warn("neither BORDERPROOF_S3_BUCKET nor BORDERPROOF_BLOB_DIR is set: exports and evidence links are off")
+		return nil
+	}
+	b, err := blobsFromEnv(ctx, c, a.log)
+	if err != nil {
+		return err
+	}
+	a.blobs = b
+	if fs, ok := b.(*blob.FS); ok {
+		a.blobHandler = fs.Handler()
+	}
+	return nil
+}
+
+// consoleHandler builds the web console on the domain services.
+func (a *app) consoleHandler(dev bool) (*console.Console, error) {
+	d := console.Deps{Users: a.users, Tenants: a.tenants, Settings: a.store, Log: a.log.With("component", "console")}
+	if a.verifs != nil {
+		d.Verifications = a.verifs
+	}
+	if a.evidence != nil {
+		d.Evidence = a.evidence
+	}
+	if a.billing != nil {
+		d.Billing = a.billing
+	}
+	if a.webhooks != nil {
+		d.Webhooks = a.webhooks
+	}
+	return console.New(console.Config{Dev: dev}, d)
+}
