@@ -61,8 +61,15 @@ func workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log.Info("worker started", "concurrency", cfg.WorkerConcurrency)
-			return w.Run(cmd.Context())
+			ln, err := net.Listen("tcp", cfg.ListenAddr)
+			if err != nil {
+				return fmt.Errorf("BORDERPROOF_LISTEN_ADDR: %w", err)
+			}
+			log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "ops_addr", ln.Addr().String())
+			return runAll(cmd,
+				func() error { return a.serveOps(cmd.Context(), ln) },
+				func() error { return w.Run(cmd.Context()) },
+			)
 		},
 	}
 }

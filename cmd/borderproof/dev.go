@@ -111,6 +111,10 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string, rateLimit int) e
 		ln.Close()
 		return err
 	}
+	// One process: the api's /metrics also reports the queues.
+	if qc := queue.NewCollector(a.redis); a.reg.Register(qc) == nil {
+		defer qc.Close()
+	}
 	info.ConsoleURL = a.baseURL + "/console/"
 	if info.ConsoleUsers, err = a.console.EnsureDemoUsers(ctx, info.InsurerID); err != nil {
 		ln.Close()
