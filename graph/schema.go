@@ -69,6 +69,9 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 	if len(mutations) > 0 {
 		cfg.Mutation = graphql.NewObject(graphql.ObjectConfig{Name: "Mutation", Fields: mutations})
 	}
+	if subs := b.webhookSubscriptions(); len(subs) > 0 {
+		cfg.Subscription = graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: subs})
+	}
 	return graphql.NewSchema(cfg)
 }
 

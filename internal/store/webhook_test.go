@@ -1,0 +1,355 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/id"
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/store"
+	"github.com/borderproof/borderproof/internal/store/storetest"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/webhook"
+)
+
+// whFixture holds two insurers and a clock.
+type whFixture struct {
+	t    *testing.T
+	s    *store.Store
+	ctx  context.Context
+	a, b string
+	now  time.Time
+}
+
+func newWHFixture(t *testing.T, s *store.Store) *whFixture {
+	t.Helper()
+	f := &whFixture{t: t, s: s, ctx: context.Background(), now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	for _, ins := range []*string{&f.a, &f.b} {
+		*ins = id.New(id.Insurer)
+		if err := s.CreateInsurer(f.ctx, tenant.Insurer{ID: *ins, Name: "Insurer", Country: "FRA", Region: "EU",
+			Mode: tenant.Live, RetentionDays: 365, CreatedAt: f.now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *whFixture) endpoint(insurer string, mode tenant.Mode, events ...string) webhook.Endpoint {
+	f.t.Helper()
+	f.now = f.now.Add(time.Millisecond)
+	e := webhook.Endpoint{
+		ID: id.NewAt(id.Webhook, f.now), InsurerID: insurer, Mode: mode, URL: "https://hooks.example.com/bp",
+		Description: "case system", Events: events, Enabled: true,
+		Secrets:   webhook.SealedSecrets{WrappedKey: []byte{1, 2, 3}, Current: []byte{4, 5, 6}},
+		CreatedAt: f.now, UpdatedAt: f.now,
+	}
+	if err := f.s.CreateWebhookEndpoint(f.ctx, e); err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+// event inserts an unpublished outbox event.
+func (f *whFixture) event(insurer string, mode tenant.Mode, typ string) outbox.Event {
+	f.t.Helper()
+	f.now = f.now.Add(time.Millisecond)
+	ev := outbox.Event{ID: id.NewAt(id.Event, f.now), InsurerID: insurer, Mode: string(mode), Type: typ,
+		SubjectID: "ver_x", Payload: json.RawMessage(`{"status":"COMPLETED"}`), CreatedAt: f.now}
+	q := `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	if f.s.Dialect() == store.SQLite {
+		q = strings.ReplaceAll(q, "$", "?")
+	}
+	if _, err := f.s.DB().ExecContext(f.ctx, q, ev.ID, ev.InsurerID, ev.Mode, ev.Type, ev.SubjectID, string(ev.Payload), ev.CreatedAt.UnixMicro()); err != nil {
+		f.t.Fatal(err)
+	}
+	return ev
+}
+
+func (f *whFixture) delivery(ev outbox.Event, e webhook.Endpoint) webhook.Delivery {
+	f.now = f.now.Add(time.Millisecond)
+	return webhook.Delivery{ID: id.NewAt(id.Delivery, f.now), InsurerID: ev.InsurerID, Mode: e.Mode, EndpointID: e.ID,
+		EventID: ev.ID, EventType: ev.Type, Status: webhook.Pending, NextAttemptAt: f.now, CreatedAt: f.now}
+}
+
+func mustNotFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errs.Is(err, errs.NotFound) {
+		t.Fatalf("%s: want NOT_FOUND, got %v", what, err)
+	}
+}
+
+// TestWebhookStoreContract is the webhook.Store contract, on every backend.
+func TestWebhookStoreContract(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		f := newWHFixture(t, s)
+		ctx := f.ctx
+
+		// Endpoints: round trip, tenancy and mode isolation.
+		e1 := f.endpoint(f.a, tenant.Live, outbox.VerificationCompleted, outbox.VerificationFailed)
+		e2 := f.endpoint(f.a, tenant.Live, outbox.VerificationFailed)
+		eTest := f.endpoint(f.a, tenant.Test, outbox.VerificationCompleted)
+		eB := f.endpoint(f.b, tenant.Live, outbox.VerificationCompleted)
+		got, err := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.URL != e1.URL || got.Description != e1.Description || !slices.Equal(got.Events, e1.Events) || !got.Enabled ||
+			!bytes.Equal(got.Secrets.WrappedKey, e1.Secrets.WrappedKey) || !bytes.Equal(got.Secrets.Current, e1.Secrets.Current) ||
+			got.Secrets.Previous != nil || !got.CreatedAt.Equal(e1.CreatedAt) || !got.FailingSince.IsZero() {
+			t.Fatalf("endpoint round trip: %+v", got)
+		}
+		_, err = s.WebhookEndpoint(ctx, f.b, tenant.Live, e1.ID)
+		mustNotFound(t, "foreign endpoint", err)
+		_, err = s.WebhookEndpoint(ctx, f.a, tenant.Test, e1.ID)
+		mustNotFound(t, "other-mode endpoint", err)
+
+		page, err := s.WebhookEndpoints(ctx, f.a, tenant.Live, "", 1)
+		if err != nil || len(page) != 1 || page[0].ID != e1.ID {
+			t.Fatalf("first page: %v %v", page, err)
+		}
+		page, _ = s.WebhookEndpoints(ctx, f.a, tenant.Live, e1.ID, 10)
+		if len(page) != 1 || page[0].ID != e2.ID {
+			t.Fatalf("second page: %+v", page)
+		}
+		if l, _ := s.WebhookEndpoints(ctx, f.a, tenant.Test, "", 10); len(l) != 1 || l[0].ID != eTest.ID {
+			t.Fatalf("test-mode list: %+v", l)
+		}
+
+		// Update: fields, rotation, foreign update refused.
+		upd := got
+		upd.URL, upd.Description, upd.Events = "https://hooks.example.com/v2", "", []string{outbox.VerificationReviewed}
+		upd.Secrets.Previous, upd.Secrets.PreviousUntil = []byte{7}, f.now.Add(24*time.Hour)
+		upd.Enabled, upd.DisabledReason, upd.DisabledAt = false, webhook.DisabledManually, f.now
+		if err := s.UpdateWebhookEndpoint(ctx, upd); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID)
+		if got.URL != upd.URL || got.Description != "" || got.Enabled || got.DisabledReason != webhook.DisabledManually ||
+			!bytes.Equal(got.Secrets.Previous, []byte{7}) || !got.Secrets.PreviousUntil.Equal(upd.Secrets.PreviousUntil) {
+			t.Fatalf("after update: %+v", got)
+		}
+		foreign := upd
+		foreign.InsurerID = f.b
+		mustNotFound(t, "foreign update", s.UpdateWebhookEndpoint(ctx, foreign))
+		enabled, err := s.EnabledWebhookEndpoints(ctx, f.a, tenant.Live)
+		if err != nil || len(enabled) != 1 || enabled[0].ID != e2.ID {
+			t.Fatalf("enabled endpoints: %+v %v", enabled, err)
+		}
+		got.Enabled, got.DisabledReason, got.DisabledAt = true, "", time.Time{}
+		if err := s.UpdateWebhookEndpoint(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+
+		// Events: loaded by id for publishing, by tenant otherwise.
+		ev := f.event(f.a, tenant.Live, outbox.VerificationFailed)
+		if got, err := s.EventToPublish(ctx, ev.ID); err != nil || got.InsurerID != f.a || got.Type != ev.Type || string(got.Payload) != string(ev.Payload) || !got.PublishedAt.IsZero() {
+			t.Fatalf("event to publish: %+v %v", got, err)
+		}
+		_, err = s.WebhookEvent(ctx, f.b, ev.ID)
+		mustNotFound(t, "foreign event", err)
+
+		// Deliveries: unique per (event, endpoint).
+		d1, d2 := f.delivery(ev, e1), f.delivery(ev, e2)
+		pending, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{d1, d2})
+		if err != nil || len(pending) != 2 {
+			t.Fatalf("create deliveries: %d %v", len(pending), err)
+		}
+		again, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{f.delivery(ev, e1), f.delivery(ev, e2)})
+		if err != nil || len(again) != 2 || again[0].ID != d1.ID || again[1].ID != d2.ID {
+			t.Fatalf("second fan-out must create nothing new: %+v %v", again, err)
+		}
+		if first, err := s.MarkOutboxEventPublished(ctx, f.a, ev.ID, f.now); err != nil || !first {
+			t.Fatalf("mark published: %v %v", first, err)
+		}
+		if first, _ := s.MarkOutboxEventPublished(ctx, f.a, ev.ID, f.now); first {
+			t.Fatal("marked published twice")
+		}
+		_, err = s.WebhookDelivery(ctx, f.b, d1.ID)
+		mustNotFound(t, "foreign delivery", err)
+
+		// Claims: due, leased, lease expiry.
+		if _, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, d1.NextAttemptAt.Add(-time.Second), f.now.Add(time.Minute)); err != nil || ok {
+			t.Fatalf("claimed before due: %v %v", ok, err)
+		}
+		claimAt := f.now
+		cd, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt, claimAt.Add(time.Minute))
+		if err != nil || !ok || !cd.LeasedUntil.Equal(claimAt.Add(time.Minute)) {
+			t.Fatalf("claim: %v %v %+v", ok, err, cd)
+		}
+		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(time.Second), claimAt.Add(time.Hour)); ok {
+			t.Fatal("claimed a leased delivery")
+		}
+		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.b, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(time.Hour)); ok {
+			t.Fatal("foreign insurer claimed a delivery")
+		}
+		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(3*time.Minute)); !ok {
+			t.Fatal("expired lease not reclaimed")
+		}
+
+		// Attempts: a failure keeps it pending, flags it and marks the
+		// endpoint failing; a repeated attempt number is a conflict.
+		t1 := claimAt.Add(2 * time.Minute)
+		fail := webhook.AttemptResult{InsurerID: f.a, EndpointID: e1.ID, Status: webhook.Pending, NextAttemptAt: t1.Add(5 * time.Second), Flag: true,
+			Attempt: webhook.Attempt{DeliveryID: d1.ID, Number: 1, AttemptedAt: t1, StatusCode: 400, Latency: 1500 * time.Microsecond,
+				ResponseBody: []byte("bad \x00 request"), Error: "endpoint answered HTTP 400"}}
+		if err := s.RecordWebhookAttempt(ctx, fail); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordWebhookAttempt(ctx, fail); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("recording attempt 1 twice: %v", err)
+		}
+		d, _ := s.WebhookDelivery(ctx, f.a, d1.ID)
+		if d.Status != webhook.Pending || d.Attempts != 1 || d.Step != 1 || !d.Flagged || d.LastStatusCode != 400 ||
+			!d.NextAttemptAt.Equal(fail.NextAttemptAt) || !d.LeasedUntil.IsZero() || !d.LastAttemptAt.Equal(t1) {
+			t.Fatalf("after failed attempt: %+v", d)
+		}
+		if ep, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID); !ep.FailingSince.Equal(t1) {
+			t.Fatalf("failing since: %v", ep.FailingSince)
+		}
+		t2 := t1.Add(5 * time.Second)
+		ok2 := webhook.AttemptResult{InsurerID: f.a, EndpointID: e1.ID, Status: webhook.Succeeded, Success: true,
+			Attempt: webhook.Attempt{DeliveryID: d1.ID, Number: 2, AttemptedAt: t2, StatusCode: 204, Latency: time.Millisecond}}
+		if err := s.RecordWebhookAttempt(ctx, ok2); err != nil {
+			t.Fatal(err)
+		}
+		d, _ = s.WebhookDelivery(ctx, f.a, d1.ID)
+		if d.Status != webhook.Succeeded || d.Attempts != 2 || !d.Flagged || !d.CompletedAt.Equal(t2) || d.LastError != "" {
+			t.Fatalf("after success: %+v", d)
+		}
+		if ep, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID); !ep.FailingSince.IsZero() {
+			t.Fatalf("success must clear failing since: %v", ep.FailingSince)
+		}
+		atts, err := s.WebhookAttempts(ctx, f.a, []string{d1.ID, d2.ID})
+		if err != nil || len(atts[d1.ID]) != 2 || len(atts[d2.ID]) != 0 {
+			t.Fatalf("attempts: %+v %v", atts, err)
+		}
+		if a := atts[d1.ID][0]; a.Number != 1 || a.StatusCode != 400 || string(a.ResponseBody) != "bad \x00 request" ||
+			a.Latency != 1500*time.Microsecond || !a.AttemptedAt.Equal(t1) || a.Error == "" {
+			t.Fatalf("attempt 1: %+v", a)
+		}
+		if a := atts[d1.ID][1]; a.Number != 2 || a.StatusCode != 204 || len(a.ResponseBody) != 0 {
+			t.Fatalf("attempt 2: %+v", a)
+		}
+		if other, _ := s.WebhookAttempts(ctx, f.b, []string{d1.ID}); len(other[d1.ID]) != 0 {
+			t.Fatal("foreign insurer read attempts")
+		}
+
+		// Disabling through an attempt writes one audit entry.
+		gone := webhook.AttemptResult{InsurerID: f.a, EndpointID: e2.ID, Status: webhook.Failed, Disable: webhook.DisabledGone,
+			Attempt: webhook.Attempt{DeliveryID: d2.ID, Number: 1, AttemptedAt: t2, StatusCode: 410, Error: "endpoint answered HTTP 410"}}
+		if err := s.RecordWebhookAttempt(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		ep2, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e2.ID)
+		if ep2.Enabled || ep2.DisabledReason != webhook.DisabledGone || !ep2.DisabledAt.Equal(t2) {
+			t.Fatalf("410 must disable: %+v", ep2)
+		}
+		if n := countAudit(t, s, f.a, "webhook.endpoint_disabled"); n != 1 {
+			t.Fatalf("audit entries: %d", n)
+		}
+
+		// Lists: newest first, filters, cursor, tenancy.
+		ev2 := f.event(f.a, tenant.Live, outbox.VerificationCompleted)
+		d3 := f.delivery(ev2, e1)
+		if _, err := s.CreateWebhookDeliveries(ctx, f.a, ev2.ID, []webhook.Delivery{d3}); err != nil {
+			t.Fatal(err)
+		}
+		evT := f.event(f.a, tenant.Test, outbox.VerificationCompleted)
+		if _, err := s.CreateWebhookDeliveries(ctx, f.a, evT.ID, []webhook.Delivery{f.delivery(evT, eTest)}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.a, Mode: tenant.Live, Limit: 10})
+		if err != nil || len(list) != 3 || list[0].ID != d3.ID || list[2].ID != d1.ID {
+			t.Fatalf("delivery list: %+v %v", list, err)
+		}
+		list, _ = s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.a, Mode: tenant.Live, EndpointID: e1.ID, Status: webhook.Succeeded, Limit: 10})
+		if len(list) != 1 || list[0].ID != d1.ID {
+			t.Fatalf("filtered list: %+v", list)
+		}
+		list, _ = s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.a, Mode: tenant.Live, Before: d3.ID, Limit: 1})
+		if len(list) != 1 || list[0].ID != d2.ID {
+			t.Fatalf("page after cursor: %+v", list)
+		}
+		if l, _ := s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.b, Mode: tenant.Live, Limit: 10}); len(l) != 0 {
+			t.Fatalf("foreign deliveries listed: %+v", l)
+		}
+
+		// Overdue, abandon, replay.
+		over, err := s.OverdueWebhookDeliveries(ctx, f.now.Add(time.Hour), 10)
+		if err != nil || len(over) != 2 { // d3 and the TEST one; d1 succeeded, d2 failed
+			t.Fatalf("overdue: %+v %v", over, err)
+		}
+		if err := s.AbandonWebhookDelivery(ctx, f.a, d3.ID, "webhook endpoint is disabled", f.now); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := s.WebhookDelivery(ctx, f.a, d3.ID); d.Status != webhook.Failed || d.LastError == "" || d.Attempts != 0 {
+			t.Fatalf("abandoned: %+v", d)
+		}
+		rep, err := s.ReplayWebhookDelivery(ctx, f.a, tenant.Live, d1.ID, f.now)
+		if err != nil || rep.Status != webhook.Pending || rep.Step != 0 || rep.Attempts != 2 || !rep.CompletedAt.IsZero() || !rep.NextAttemptAt.Equal(f.now) {
+			t.Fatalf("replay: %+v %v", rep, err)
+		}
+		if _, err := s.ReplayWebhookDelivery(ctx, f.a, tenant.Live, d1.ID, f.now); !errs.Is(err, errs.FailedPrecondition) {
+			t.Fatalf("replaying a pending delivery: %v", err)
+		}
+		_, err = s.ReplayWebhookDelivery(ctx, f.b, tenant.Live, d2.ID, f.now)
+		mustNotFound(t, "foreign replay", err)
+		_, err = s.ReplayWebhookDelivery(ctx, f.a, tenant.Test, d2.ID, f.now)
+		mustNotFound(t, "other-mode replay", err)
+		if d, _ := s.WebhookDelivery(ctx, f.a, d2.ID); d.Status != webhook.Failed {
+			t.Fatalf("other-mode replay changed the row: %+v", d)
+		}
+		many, err := s.ReplayFailedWebhookDeliveries(ctx, f.a, tenant.Live, e1.ID, d3.CreatedAt, f.now, 10)
+		if err != nil || len(many) != 1 || many[0].ID != d3.ID || many[0].Status != webhook.Pending {
+			t.Fatalf("bulk replay: %+v %v", many, err)
+		}
+		if many, _ := s.ReplayFailedWebhookDeliveries(ctx, f.a, tenant.Live, e2.ID, d3.CreatedAt, f.now, 10); len(many) != 0 {
+			t.Fatalf("bulk replay ignored since: %+v", many)
+		}
+
+		// A test message: its event and delivery in one transaction.
+		tev := outbox.Event{ID: id.NewAt(id.Event, f.now), InsurerID: f.a, Mode: string(tenant.Live), Type: outbox.WebhookTest,
+			SubjectID: e1.ID, Payload: json.RawMessage(`{}`), CreatedAt: f.now, PublishedAt: f.now}
+		td := f.delivery(tev, e1)
+		if err := s.CreateWebhookTestDelivery(ctx, tev, td); err != nil {
+			t.Fatal(err)
+		}
+		if ev, err := s.WebhookEvent(ctx, f.a, tev.ID); err != nil || ev.PublishedAt.IsZero() {
+			t.Fatalf("test event: %+v %v", ev, err)
+		}
+
+		// Delete: tenancy, then the endpoint goes with its history.
+		mustNotFound(t, "foreign delete", s.DeleteWebhookEndpoint(ctx, f.b, tenant.Live, e1.ID))
+		mustNotFound(t, "other-mode delete", s.DeleteWebhookEndpoint(ctx, f.a, tenant.Test, e1.ID))
+		if err := s.DeleteWebhookEndpoint(ctx, f.a, tenant.Live, e1.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.WebhookDelivery(ctx, f.a, d1.ID)
+		mustNotFound(t, "delivery of a deleted endpoint", err)
+		if atts, _ := s.WebhookAttempts(ctx, f.a, []string{d1.ID}); len(atts[d1.ID]) != 0 {
+			t.Fatal("attempts survived their endpoint")
+		}
+		if _, err := s.WebhookEndpoint(ctx, f.b, tenant.Live, eB.ID); err != nil {
+			t.Fatalf("other insurer's endpoint: %v", err)
+		}
+	})
+}
+
+func countAudit(t *testing.T, s *store.Store, insurerID, action string) int {
+	t.Helper()
+	q := `SELECT COUNT(*) FROM audit_log WHERE insurer_id = $1 AND action = $2 AND actor = 'system'`
+	if s.Dialect() == store.SQLite {
+		q = strings.ReplaceAll(q, "$", "?")
+	}
+	var n int
+	if err := s.DB().QueryRowContext(context.Background(), q, insurerID, action).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,52 @@
+package webhook
+
+import (
+	"context"
+	"slices"
+
+	"github.com/borderproof/borderproof/internal/tenant"
+)
+
+// Publish fans one outbox event out: one delivery per enabled endpoint of
+// the event's insurer and mode that subscribes to its type, each queued
+// with its id as the task id; then it marks the event published and hands
+// it to the broadcaster. It is idempotent: deliveries are unique per
+// (event, endpoint), so running it again creates none and only re-queues
+// deliveries not yet attempted (a queued task makes that a no-op).
+func (s *Service) Publish(ctx context.Context, eventID string) error {
+	ev, err := s.store.EventToPublish(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	mode := tenant.Mode(ev.Mode)
+	endpoints, err := s.store.EnabledWebhookEndpoints(ctx, ev.InsurerID, mode)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var ds []Delivery
+	for _, e := range endpoints {
+		if e.Mode == mode && slices.Contains(e.Events, ev.Type) {
+			ds = append(ds, newDelivery(ev, e, now))
+		}
+	}
+	pending, err := s.store.CreateWebhookDeliveries(ctx, ev.InsurerID, ev.ID, ds)
+	if err != nil {
+		return err
+	}
+	for _, d := range pending {
+		if err := s.enqueue(ctx, d, 0); err != nil {
+			// Not yet marked published: the task is retried and the
+			// sweeper re-runs it.
+			return err
+		}
+	}
+	first, err := s.store.MarkOutboxEventPublished(ctx, ev.InsurerID, ev.ID, now)
+	if err != nil {
+		return err
+	}
+	if first {
+		s.bcast.Broadcast(ev)
+	}
+	return nil
+}
