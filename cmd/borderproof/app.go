@@ -55,6 +55,7 @@ type app struct {
 	evidence      *evidence.Service
 	users         *user.Service
 	webhooks      *webhook.Service
+	hub           *webhook.Hub
 	console       *console.Console
 	closers       []func()
 }
@@ -187,6 +188,11 @@ func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
 	}
 	a.console = con
 	deps.Mounts["/console/"] = con
+	if a.hub != nil {
+		// Subscriptions authenticate in connection_init and live long, so
+		// they bypass the bearer middleware and the write timeout.
+		deps.Mounts["/graphql/ws"] = longLived(graph.NewSubscriptionHandler(graph.SubscriptionConfig{}, schema, a.tenants, a.hub, a.log))
+	}
 	return api.New(ac, deps), nil
 }
 
@@ -226,11 +232,17 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 		worker.RetentionPurge(a.tenants, a.verifs),
 	}
 	handlers = append(handlers, worker.BillingHandlers(a.billing, time.Now, a.log)...)
+	if a.webhooks != nil {
+		handlers = append(handlers, worker.WebhookHandlers(a.webhooks)...)
+	}
 	periodic := []worker.Periodic{
 		worker.SweepPeriodic(),
 		{Cron: "17 3 * * *", Type: verification.TaskRetentionPurge, Queue: queue.Low},
 	}
 	periodic = append(periodic, worker.BillingPeriodic()...)
+	if a.webhooks != nil {
+		periodic = append(periodic, worker.WebhookPeriodic()...)
+	}
 	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic), nil
 }
 
@@ -246,5 +258,16 @@ func (a *app) scoreHandler(p *pipeline.Pipeline, o workerOpts) worker.Handler {
 			return o.Sim.SanctionsListVersion()
 		}
 		return ""
+	})
+}
+
+// longLived clears the server's read and write deadlines for a connection
+// that is upgraded and kept open (WebSocket subscriptions).
+func longLived(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+		h.ServeHTTP(w, r)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ func runID() string { return "bench" + strconv.FormatInt(time.Now().UnixMilli(),
 
 func benchQualityCmd() *cobra.Command {
 	var t target
+	var st stackFlags
 	var cfg bench.QualityConfig
 	var asOf string
 	cmd := &cobra.Command{
@@ -82,7 +84,8 @@ func benchQualityCmd() *cobra.Command {
 			"and the same --as-of day, by default today), submits every person, waits for decisions\n" +
 			"and prints a confusion table, the recall of every fraud label (REVIEW or DECLINE counts as\n" +
 			"caught) and the share of CLEAN people decided CLEAR. `borderproof dev` runs its simulator\n" +
-			"with seed 0 and 1000 people.",
+			"with seed 0 and 1000 people; with --database the harness instead starts the api, worker\n" +
+			"and simulator in this process on a fresh schema, with this --seed and --population.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asOf != "" {
 				d, err := time.Parse(time.DateOnly, asOf)
@@ -91,13 +94,28 @@ func benchQualityCmd() *cobra.Command {
 				}
 				cfg.AsOf = d
 			}
+			cfg.RunID = runID()
+			if st.database != "" {
+				if cfg.AsOf.IsZero() {
+					cfg.AsOf = time.Now().UTC()
+				}
+				s, err := startStack(cmd.Context(), stackOptions{
+					DatabaseURL: st.database, RedisURL: st.redis, Concurrency: st.workers, Name: cfg.RunID,
+					Seed: cfg.Seed, Population: cfg.Population, AsOf: cfg.AsOf, Keep: st.keep, FlushRedis: st.flush,
+					LogLevel: st.logLevel, Unthrottled: true,
+				})
+				if err != nil {
+					return err
+				}
+				defer s.close()
+				t.url, t.key = s.url, s.key
+			}
 			c, err := t.client(cfg.Concurrency)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			c.RetryRateLimited = true
-			cfg.RunID = runID()
 			run, err := bench.RunQuality(cmd.Context(), c, cfg, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -122,6 +140,7 @@ func benchQualityCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&cfg.PollInterval, "poll", 500*time.Millisecond, "interval between status polls")
 	cmd.Flags().StringVar(&cfg.SDNDir, "sdn", "", "the simulator's --sdn directory, if it was started with one")
 	cmd.Flags().BoolVar(&cfg.DefaultChecks, "default-checks", false, "submit without each person's check list, so the insurer's default checks run")
+	st.flags(cmd, false)
 	return cmd
 }
 
@@ -207,6 +226,8 @@ func benchPipelineCmd() *cobra.Command {
 	var n, conc, rawTasks int
 	var seed uint64
 	var timeout time.Duration
+	var cpuProfile string
+	var throttled bool
 	cmd := &cobra.Command{
 		Use:   "pipeline",
 		Short: "End-to-end pipeline throughput against asynq's own ceiling, on PostgreSQL and Redis",
@@ -225,7 +246,7 @@ func benchPipelineCmd() *cobra.Command {
 				return errors.New("--database is required")
 			}
 			st.workers = conc
-			return runPipelineBench(cmd, st, n, conc, rawTasks, seed, timeout)
+			return runPipelineBench(cmd, st, n, conc, rawTasks, seed, timeout, cpuProfile, throttled)
 		},
 	}
 	st.flags(cmd, true)
@@ -234,13 +255,36 @@ func benchPipelineCmd() *cobra.Command {
 	cmd.Flags().IntVar(&rawTasks, "raw-tasks", 0, "no-op tasks of the raw loop (default: 10 per verification, at least 5000)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "population seed")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "bound on waiting for outcomes")
+	cmd.Flags().BoolVar(&throttled, "throttled", false, "keep the sandbox partners' client-side rate limits (dev config: 10 to 100 calls/s per partner), which then cap the run")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline phase (b) to this file (go tool pprof)")
 	return cmd
+}
+
+// startCPUProfile starts profiling into path; the returned func, safe to
+// call more than once, stops it and closes the file. An empty path
+// profiles nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return sync.OnceFunc(func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}), nil
 }
 
 // serviceQueues are the queues the service's worker reads.
 var serviceQueues = []string{queue.Critical, queue.Default, queue.Low}
 
-func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, seed uint64, timeout time.Duration) error {
+func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, seed uint64, timeout time.Duration, cpuProfile string, throttled bool) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	log := newLogger(st.logLevel)
@@ -269,7 +313,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	mix := bench.CleanHeavyMix()
 	s, err := startStack(ctx, stackOptions{
 		DatabaseURL: st.database, RedisURL: st.redis, Concurrency: conc, Name: id, Seed: seed, Population: n,
-		Mix: mix, AsOf: asOf, Keep: st.keep, FlushRedis: st.flush, LogLevel: st.logLevel,
+		Mix: mix, AsOf: asOf, Keep: st.keep, FlushRedis: st.flush, LogLevel: st.logLevel, Unthrottled: !throttled,
 	})
 	if err != nil {
 		return err
@@ -295,6 +339,11 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 		return fmt.Errorf("asynq inspector: %w", err)
 	}
 
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var mu sync.Mutex
@@ -356,6 +405,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	if err != nil {
 		return fmt.Errorf("asynq inspector: %w", err)
 	}
+	stopProfile()
 
 	qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer qcancel()
@@ -405,6 +455,9 @@ type stackOptions struct {
 	AsOf                  time.Time
 	Keep, FlushRedis      bool
 	LogLevel              string
+	// Unthrottled lifts the client-side rate limits of the sandbox
+	// partners, so that the run measures BorderProof, not their quotas.
+	Unthrottled bool
 }
 
 // stack is an in-process system on real servers, as `borderproof dev`
@@ -474,7 +527,7 @@ func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
 	}
 	closers = append(closers, a.close)
 	sim, err := partnersim.New(partnersim.Config{Seed: o.Seed, Population: max(o.Population, 1), Mix: o.Mix, AsOf: o.AsOf,
-		CaseInitialDelay: -1}, log)
+		CaseInitialDelay: -1, Unthrottled: o.Unthrottled}, log)
 	if err != nil {
 		return nil, fmt.Errorf("partner simulator: %w", err)
 	}
@@ -492,7 +545,7 @@ func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
 		ln.Close()
 		return nil, err
 	}
-	srv, err := a.apiServer(cfg)
+	srv, err := a.apiServer(ctx, cfg)
 	if err != nil {
 		ln.Close()
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/user"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
+	"github.com/borderproof/borderproof/worker"
 )
 
 // serviceConfig is what the api and the worker read beyond Config for
@@ -26,6 +28,7 @@ type serviceConfig struct {
 	OperatorInsurers   []string      `env:"BORDERPROOF_BILLING_OPERATOR_INSURERS" envSeparator:","`
 	ExportLinkTTL      time.Duration `env:"BORDERPROOF_BILLING_EXPORT_LINK_TTL" envDefault:"15m"`
 	EvidenceSigningKey string        `env:"BORDERPROOF_EVIDENCE_SIGNING_KEY"`
+	WebhookAllowlist   []string      `env:"BORDERPROOF_WEBHOOK_ALLOWLIST" envSeparator:","`
 }
 
 // ensureServices builds, once, the services above the store: blobs,
@@ -77,6 +80,21 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		a.verifs = verification.NewService(verification.Deps{
 			Store: a.store, Audit: a.store, Sealer: a.vault, Queue: a.queue, Budget: a.billing, Log: a.log,
 		})
+	}
+	if a.vault != nil && a.queue != nil {
+		allowed := sc.WebhookAllowlist
+		if a.devDir != "" && len(allowed) == 0 {
+			allowed = []string{"127.0.0.0/8", "::1", "localhost"} // dev receivers run on this machine
+		}
+		allow, err := webhook.ParseAllowlist(allowed...)
+		if err != nil {
+			return fmt.Errorf("BORDERPROOF_WEBHOOK_ALLOWLIST: %w", err)
+		}
+		a.hub = webhook.NewHub(0)
+		a.webhooks, err = webhook.New(webhook.Config{Allow: allow}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.hub, a.log.With("component", "webhooks"))
+		if err != nil {
+			return err
+		}
 	}
 	a.users, err = user.New(user.Config{}, a.store, a.tenants, a.log.With("component", "users"))
 	return err
