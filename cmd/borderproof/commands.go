@@ -191,6 +191,7 @@ func adminCmd() *cobra.Command {
 	revokeKey.Flags().StringVar(&revokeID, "key", "", "key id (key_…)")
 
 	root.AddCommand(createInsurer, createKey, revokeKey)
+	root.AddCommand(adminExtraCommands(withApp, printJSON)...)
 	return root
 }
 
