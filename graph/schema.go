@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/graphql-go/graphql"
+	"github.com/graphql-go/graphql/language/ast"
+	"github.com/graphql-go/graphql/language/kinds"
 
 	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/tenant"
@@ -72,7 +74,28 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 	if subs := b.webhookSubscriptions(); len(subs) > 0 {
 		cfg.Subscription = graphql.NewObject(graphql.ObjectConfig{Name: "Subscription", Fields: subs})
 	}
-	return graphql.NewSchema(cfg)
+	schema, err := graphql.NewSchema(cfg)
+	if err != nil {
+		return schema, err
+	}
+	warmEnums(schema)
+	return schema, nil
+}
+
+// warmEnums builds every enum's lazy lookup tables before the schema is
+// shared: graphql-go v0.8.1 fills them on first use without a lock, which
+// races when two requests coerce the same enum at once.
+func warmEnums(s graphql.Schema) {
+	for _, t := range s.TypeMap() {
+		e, ok := t.(*graphql.Enum)
+		if !ok || len(e.Values()) == 0 {
+			continue
+		}
+		v := e.Values()[0]
+		e.ParseValue(v.Name)
+		e.Serialize(v.Value)
+		e.ParseLiteral(&ast.EnumValue{Kind: kinds.EnumValue, Value: v.Name})
+	}
 }
 
 func merge(dst, src graphql.Fields) error {
