@@ -527,7 +527,7 @@ func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
 	}
 	closers = append(closers, a.close)
 	sim, err := partnersim.New(partnersim.Config{Seed: o.Seed, Population: max(o.Population, 1), Mix: o.Mix, AsOf: o.AsOf,
-		CaseInitialDelay: -1, Unthrottled: o.Unthrottled}, log)
+		CaseInitialDelay: -1}, log)
 	if err != nil {
 		return nil, fmt.Errorf("partner simulator: %w", err)
 	}
