@@ -8,6 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/borderproof/borderproof/internal/obs"
 
 	"github.com/borderproof/borderproof/internal/tenant"
 )
@@ -91,7 +98,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		start := time.Now()
 		ri := &reqInfo{}
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := obs.Tracer().Start(ctx, r.Method+" "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, infoKey{}, ri)))
 		ri.mu.Lock()
 		op := ri.operation
 		p := ri.principal
@@ -108,6 +118,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		d := time.Since(start)
+		span.SetName(op)
+		span.SetAttributes(attribute.String("graphql.operation", op), attribute.Int("http.response.status_code", sw.status))
+		if sw.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(sw.status))
+		}
 		s.metrics.requests.WithLabelValues(op, strconv.Itoa(sw.status)).Inc()
 		s.metrics.latency.WithLabelValues(op).Observe(d.Seconds())
 		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
@@ -118,6 +133,6 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if p != nil {
 			attrs = append(attrs, "insurer_id", p.Insurer.ID, "key_id", p.Key.ID)
 		}
-		s.d.Log.InfoContext(r.Context(), "request", attrs...)
+		s.d.Log.InfoContext(ctx, "request", attrs...)
 	})
 }

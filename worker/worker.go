@@ -12,7 +12,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/queue"
 )
 
@@ -69,9 +73,16 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 	})
 	mux := asynq.NewServeMux()
 	for _, h := range handlers {
-		fn := h.Fn
+		fn, typ := h.Fn, h.Type
 		mux.HandleFunc(h.Type, func(ctx context.Context, t *asynq.Task) error {
-			return classify(fn(ctx, t.Payload()))
+			ctx = obs.ExtractHeaders(ctx, t.Headers())
+			ctx, span := obs.Tracer().Start(ctx, "task "+typ, trace.WithSpanKind(trace.SpanKindConsumer))
+			defer span.End()
+			err := classify(fn(ctx, t.Payload()))
+			if err != nil {
+				span.SetStatus(otelcodes.Error, errs.KindOf(err).String())
+			}
+			return err
 		})
 	}
 	sched := asynq.NewScheduler(opt, &asynq.SchedulerOpts{

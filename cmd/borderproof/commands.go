@@ -28,6 +28,9 @@ func apiCmd() *cobra.Command {
 				return err
 			}
 			defer a.close()
+			if err := startTracing(cmd.Context(), "borderproof-api", a); err != nil {
+				return err
+			}
 			srv, err := a.apiServer(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -57,6 +60,9 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer a.close()
+			if err := startTracing(cmd.Context(), "borderproof-worker", a); err != nil {
+				return err
+			}
 			w, err := a.worker(cmd.Context(), cfg, workerOpts{})
 			if err != nil {
 				return err

@@ -79,6 +79,9 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string, rateLimit int) e
 	}
 	defer a.close()
 	a.devDir = dataDir
+	if err := startTracing(ctx, "borderproof-dev", a); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

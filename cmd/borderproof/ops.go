@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/queue"
 )
 
@@ -60,4 +62,19 @@ func (a *app) serveOps(ctx context.Context, ln net.Listener) error {
 		err = e
 	}
 	return err
+}
+
+// startTracing turns on OpenTelemetry when OTEL_* variables ask for it; the
+// returned function flushes spans on shutdown.
+func startTracing(ctx context.Context, service string, a *app) error {
+	shutdown, err := obs.SetupTracing(ctx, service)
+	if err != nil {
+		return fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	a.closers = append(a.closers, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = shutdown(sctx)
+	})
+	return nil
 }

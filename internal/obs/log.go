@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // PII marks a value as personal data. It never prints.
@@ -99,6 +101,9 @@ func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		if id, ok := ctx.Value(insurerIDKey).(string); ok && id != "" {
 			r.AddAttrs(slog.String("insurer_id", id))
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 		}
 	}
 	return h.Handler.Handle(ctx, r)

@@ -13,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/borderproof/borderproof/internal/obs"
 )
 
 // Queue names with their weights in the worker.
@@ -99,7 +101,9 @@ func (e *Enqueuer) Enqueue(ctx context.Context, typ string, payload []byte, task
 	if processIn > 0 {
 		o = append(o, asynq.ProcessIn(processIn))
 	}
-	_, err := e.c.EnqueueContext(ctx, asynq.NewTask(typ, payload), o...)
+	headers := map[string]string{}
+	obs.InjectHeaders(ctx, headers) // the task's span continues the caller's trace
+	_, err := e.c.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, payload, headers), o...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}

@@ -117,4 +117,3 @@ func TestBlindIndex(t *testing.T) {
 		}
 	}
 }
-
