@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -24,6 +25,9 @@ import (
 type Config struct {
 	Concurrency     int
 	ShutdownTimeout time.Duration
+	// Metrics receives borderproof_task_total and
+	// borderproof_task_duration_seconds; nil keeps them unregistered.
+	Metrics prometheus.Registerer
 }
 
 // Periodic is a task the scheduler enqueues on a cron spec.
@@ -71,6 +75,22 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 		Logger:   asynqLogger{log},
 		LogLevel: asynq.WarnLevel,
 	})
+	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "borderproof_task_total",
+		Help: "Tasks handled by type and outcome (success, failure, retry_later, skipped).",
+	}, []string{"type", "outcome"})
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "borderproof_task_duration_seconds",
+		Help:    "Task handling time by type.",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 15},
+	}, []string{"type"})
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{tasks, took} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				log.Warn("task metrics not registered", "err", err)
+			}
+		}
+	}
 	mux := asynq.NewServeMux()
 	for _, h := range handlers {
 		fn, typ := h.Fn, h.Type
@@ -78,7 +98,10 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 			ctx = obs.ExtractHeaders(ctx, t.Headers())
 			ctx, span := obs.Tracer().Start(ctx, "task "+typ, trace.WithSpanKind(trace.SpanKindConsumer))
 			defer span.End()
+			start := time.Now()
 			err := classify(fn(ctx, t.Payload()))
+			took.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+			tasks.WithLabelValues(typ, outcome(err)).Inc()
 			if err != nil {
 				span.SetStatus(otelcodes.Error, errs.KindOf(err).String())
 			}
@@ -116,6 +139,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.srv.Shutdown()
 	return nil
+}
+
+// outcome names a handler result for the task metrics.
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case IsSkipRetry(err):
+		return "skipped"
+	case !IsFailure(err):
+		return "retry_later"
+	}
+	return "failure"
 }
 
 // IsFailure reports whether an error counts against the task: a rate limit

@@ -243,7 +243,7 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if a.webhooks != nil {
 		periodic = append(periodic, worker.WebhookPeriodic()...)
 	}
-	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency}, a.redis, a.log, handlers, periodic), nil
+	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency, Metrics: reg}, a.redis, a.log, handlers, periodic), nil
 }
 
 // scoreHandler scores and, once the outcome is final, builds the signed
