@@ -91,7 +91,11 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("BORDERPROOF_WEBHOOK_ALLOWLIST: %w", err)
 		}
 		a.hub = webhook.NewHub(0)
-		a.webhooks, err = webhook.New(webhook.Config{Allow: allow}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.hub, a.log.With("component", "webhooks"))
+		wm, err := webhook.NewMetrics(a.reg)
+		if err != nil {
+			return err
+		}
+		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.hub, a.log.With("component", "webhooks"))
 		if err != nil {
 			return err
 		}

@@ -363,6 +363,7 @@ func (s *Service) record(ctx context.Context, ep Endpoint, d Delivery, now time.
 		}
 		return err
 	}
+	s.cfg.Metrics.observe(r.Status, out.latency)
 	if r.Disable != "" {
 		s.gates.reset(ep.ID)
 		s.log.WarnContext(ctx, "webhook endpoint disabled", "insurer", ep.InsurerID, "endpoint", ep.ID, "reason", string(r.Disable))

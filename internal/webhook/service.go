@@ -25,6 +25,8 @@ var DefaultSchedule = []time.Duration{
 
 // Config tunes the service. The zero value uses the defaults.
 type Config struct {
+	// Metrics counts attempts by outcome; nil counts nothing.
+	Metrics *Metrics
 	// Allow lets endpoint URLs and connections reach the listed non-public
 	// destinations (dev mode and tests).
 	Allow Allowlist
