@@ -56,6 +56,7 @@ type app struct {
 	users         *user.Service
 	webhooks      *webhook.Service
 	hub           *webhook.Hub
+	bridge        *queue.EventBridge
 	console       *console.Console
 	closers       []func()
 }
@@ -191,6 +192,7 @@ func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
 	if a.hub != nil {
 		// Subscriptions authenticate in connection_init and live long, so
 		// they bypass the bearer middleware and the write timeout.
+		go a.bridge.Run(ctx, a.hub)
 		deps.Mounts["/graphql/ws"] = longLived(graph.NewSubscriptionHandler(graph.SubscriptionConfig{}, schema, a.tenants, a.hub, a.log))
 	}
 	return api.New(ac, deps), nil

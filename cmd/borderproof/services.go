@@ -13,6 +13,7 @@ import (
 	"github.com/borderproof/borderproof/internal/blob"
 	"github.com/borderproof/borderproof/internal/console"
 	"github.com/borderproof/borderproof/internal/evidence"
+	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/user"
 	"github.com/borderproof/borderproof/internal/verification"
 	"github.com/borderproof/borderproof/internal/webhook"
@@ -95,7 +96,9 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.hub, a.log.With("component", "webhooks"))
+		// Events reach live subscribers on every api replica through Redis.
+		a.bridge = queue.NewEventBridge(a.rc, a.log)
+		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.bridge, a.log.With("component", "webhooks"))
 		if err != nil {
 			return err
 		}
