@@ -154,7 +154,7 @@ func TestMagicValuesScore(t *testing.T) {
 	}{
 		{"STOLEN001", risk.DecisionDecline, risk.SignalDocumentStolen},
 		{"LOST00001", risk.DecisionReview, risk.SignalDocumentLost},
-		{"OVERSTAY1", risk.DecisionClear, risk.SignalOverstay}, // 31 days scores below REVIEW
+		{"OVERSTAY1", risk.DecisionReview, risk.SignalOverstay}, // 31 days score 10 points; rule OVERSTAY_RECORDED
 	}
 	for i, tc := range cases {
 		t.Run(tc.number, func(t *testing.T) {

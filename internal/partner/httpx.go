@@ -61,12 +61,22 @@ func NewJSONRequest(ctx context.Context, method, url string, body any) (*http.Re
 	return req, raw, nil
 }
 
-// BaseTransport returns deps.Transport or a clone of the default transport.
+// IdleConnsPerPartner is how many idle connections a client keeps to its
+// partner. The default transport keeps 2 per host, so a worker calling one
+// partner from more goroutines than that closes a connection after nearly
+// every call and dials (and for mutual TLS, handshakes) again for the next.
+const IdleConnsPerPartner = 128
+
+// BaseTransport returns deps.Transport or a clone of the default transport
+// that keeps IdleConnsPerPartner idle connections per host.
 func BaseTransport(deps Deps) http.RoundTripper {
 	if deps.Transport != nil {
 		return deps.Transport
 	}
-	return http.DefaultTransport.(*http.Transport).Clone()
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no limit across hosts; each client talks to one
+	t.MaxIdleConnsPerHost = IdleConnsPerPartner
+	return t
 }
 
 // ClientTLS builds a client TLS config for mutual TLS from cfg: the CA that
@@ -100,7 +110,9 @@ func ClientTLS(cfg *TLSConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	// The session cache lets a new connection resume a session instead of
+	// a full handshake with certificate verification.
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(IdleConnsPerPartner)}
 	if len(caPEM) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(caPEM) {

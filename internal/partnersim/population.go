@@ -11,6 +11,7 @@ import (
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/mrz"
 	"github.com/borderproof/borderproof/internal/partner/bordermovements"
+	"github.com/borderproof/borderproof/internal/risk"
 )
 
 // Label is a synthetic person's ground truth: what a correct verification
@@ -176,6 +177,17 @@ func DocKey(issuing, number string) string {
 // reused document), in population order.
 func (p *Population) ByDocument(issuing, number string) []*Person {
 	return p.byDoc[DocKey(issuing, number)]
+}
+
+// Holders returns the people who present this document, as their passport
+// or as their visa, in population order. Immigration partners are asked
+// about the visa when the verification carries one.
+func (p *Population) Holders(issuing, number string) []*Person {
+	out := p.byDoc[DocKey(issuing, number)]
+	if v, ok := p.byVisa[DocKey(issuing, number)]; ok {
+		out = append(slices.Clip(out), v)
+	}
+	return out
 }
 
 // Counts returns how many people carry each label.
@@ -362,16 +374,33 @@ func (g *gen) person(i int, label Label) (*Person, error) {
 		return nil, err
 	}
 	g.movements(p)
-	// Schengen coverage is checked against border movements; elsewhere
-	// the immigration partner of the coverage country knows the visa.
-	p.Checks = []string{"DOCUMENT_MRZ", "DOCUMENT_REGISTRY", "IMMIGRATION_STATUS", "WATCHLIST"}
-	if slices.Contains(bordermovements.Schengen, p.Policy.CoverageCountry) {
-		p.Checks = []string{"DOCUMENT_MRZ", "DOCUMENT_REGISTRY", "BORDER_MOVEMENTS", "WATCHLIST"}
-	}
+	p.Checks = checksFor(p)
 	if label == LabelSlowCase {
 		p.CaseDelayWorkingDays = 3
 	}
 	return p, nil
+}
+
+// checksFor is the check list an insurer submits for p: the document
+// checks and screening, the check that knows the coverage country (border
+// movements in the Schengen area, the immigration partner elsewhere), and
+// every check the product requires under the default risk policy, in
+// risk.CheckTypes order.
+func checksFor(p *Person) []string {
+	want := []risk.CheckType{risk.CheckDocumentMRZ, risk.CheckDocumentRegistry, risk.CheckWatchlist}
+	if slices.Contains(bordermovements.Schengen, p.Policy.CoverageCountry) {
+		want = append(want, risk.CheckBorderMovements)
+	} else {
+		want = append(want, risk.CheckImmigrationStatus)
+	}
+	want = append(want, risk.DefaultPolicy().RequiredChecks(risk.Product(p.Policy.Product))...)
+	var out []string
+	for _, t := range risk.CheckTypes() {
+		if slices.Contains(want, t) {
+			out = append(out, string(t))
+		}
+	}
+	return out
 }
 
 // reuse makes a second identity presenting the first person's passport
@@ -428,15 +457,22 @@ func (g *gen) watchlistIdentity(p *Person) {
 
 func (g *gen) visa(p *Person) error {
 	cov := p.Policy.CoverageCountry
-	if slices.Contains(bordermovements.Schengen, cov) || p.Label == LabelNoVisa {
-		return nil // Schengen short stays carry no visa record here
+	schengen := slices.Contains(bordermovements.Schengen, cov)
+	if p.Label == LabelNoVisa || schengen && (p.Label == LabelOverstay || p.Policy.Product == "TRAVEL") {
+		return nil // short stays in the Schengen area carry no visa record
 	}
 	v := &Visa{Country: cov, Status: "IN_EFFECT"}
 	v.GrantDate = g.asOf.Add(-g.days(30, 700))
 	v.ExpiryDate = p.Policy.EndDate.Add(g.days(60, 900))
-	if cov == "USA" {
+	switch {
+	case schengen:
+		// A year's cover in the Schengen area means a long stay: a national
+		// long-stay visa, which requires health insurance.
+		v.Class, v.Subclass, v.SubclassName = "D", "D", "Long-stay national visa"
+		v.Conditions = []string{"8501"}
+	case cov == "USA":
 		v.Class, v.Subclass, v.SubclassName = "F", "F-1", "Academic student"
-	} else {
+	default:
 		v.Class, v.Subclass, v.SubclassName = "TU", "500", "Student"
 		v.Conditions = []string{"8105", "8501"}
 		if g.rnd.IntN(3) == 0 {

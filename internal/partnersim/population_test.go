@@ -2,11 +2,13 @@ package partnersim_test
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/borderproof/borderproof/internal/mrz"
 	"github.com/borderproof/borderproof/internal/partnersim"
+	"github.com/borderproof/borderproof/internal/risk"
 )
 
 var asOf = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -124,5 +126,30 @@ func TestDefaultMixMostlyClean(t *testing.T) {
 	}
 	if _, err := partnersim.NewPopulation(partnersim.PopulationConfig{Size: 1, Mix: partnersim.Mix{"BOGUS": 1}}); err == nil {
 		t.Fatal("unknown label accepted")
+	}
+}
+
+// TestPopulationChecksCoverProduct: every person's check list holds the
+// checks the default risk policy requires for their product, and whoever
+// is asked about immigration status outside the status-case country
+// holds a visa unless their label says they should not.
+func TestPopulationChecksCoverProduct(t *testing.T) {
+	t.Parallel()
+	pop, err := partnersim.NewPopulation(partnersim.PopulationConfig{Seed: 3, Size: 2000, AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := risk.DefaultPolicy()
+	for _, p := range pop.People {
+		for _, req := range policy.RequiredChecks(risk.Product(p.Policy.Product)) {
+			if !slices.Contains(p.Checks, string(req)) {
+				t.Fatalf("person %d (%s, %s): checks %v lack %s", p.Index, p.Label, p.Policy.Product, p.Checks, req)
+			}
+		}
+		asked := slices.Contains(p.Checks, string(risk.CheckImmigrationStatus))
+		visaless := p.Label == partnersim.LabelNoVisa || p.Label == partnersim.LabelOverstay
+		if asked && !visaless && p.Visa == nil {
+			t.Fatalf("person %d (%s, %s in %s) is asked about a visa they do not hold", p.Index, p.Label, p.Policy.Product, p.Policy.CoverageCountry)
+		}
 	}
 }

@@ -81,6 +81,10 @@ type Config struct {
 	// INITIAL_PENDING (default 2s simulated time; negative: none).
 	CaseInitialDelay time.Duration
 	Credentials      Credentials
+	// Unthrottled makes PartnerConfig lift the client-side rate limits and
+	// in-flight caps of the dev config, for load harnesses that measure
+	// BorderProof rather than the sandbox partners' quotas.
+	Unthrottled bool
 }
 
 // Credentials are the sandbox secrets the simulated partners accept.
@@ -276,8 +280,11 @@ func (s *Sim) Start(ctx context.Context) error {
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.tlsSrv = &http.Server{Handler: s.TLSHandler(), TLSConfig: s.pki.ServerTLS(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-	go s.serve(s.httpSrv, func() error { return s.httpSrv.Serve(ln) })
-	go s.serve(s.tlsSrv, func() error { return s.tlsSrv.ServeTLS(tln, "", "") })
+	// The goroutines keep their own servers: Close clears the fields, maybe
+	// before they run.
+	hs, ts := s.httpSrv, s.tlsSrv
+	go s.serve(hs, func() error { return hs.Serve(ln) })
+	go s.serve(ts, func() error { return ts.ServeTLS(tln, "", "") })
 	s.started = true
 	go func() {
 		<-ctx.Done()
@@ -356,6 +363,10 @@ func (s *Sim) PartnerConfig() partner.Config {
 			p.TLS = s.pki.ClientConfig()
 		case Watchlist:
 			p.BaseURL = u.Watchlist
+		}
+		if s.cfg.Unthrottled {
+			p.RateLimit = partner.RateLimit{PerSecond: 1e6, Burst: 1_000_000, MaxWait: p.RateLimit.MaxWait}
+			p.MaxInFlight = 1 << 16
 		}
 	}
 	return cfg

@@ -137,14 +137,15 @@ func (c *caseService) resolve(cs *simCase, req statuscase.InitiateRequest, now t
 		cs.until = date(today.AddDate(0, 0, -45))
 		return
 	}
-	for _, p := range c.s.pop.ByDocument(req.Document.CountryOfIssuance, req.Document.Number) {
+	// The case names the visa when the holder has one, else the passport.
+	for _, p := range c.s.pop.Holders(req.Document.CountryOfIssuance, req.Document.Number) {
 		if date(p.DateOfBirth) != req.Applicant.DateOfBirth {
 			continue
 		}
 		if p.CaseDelayWorkingDays > 0 {
 			slow(p.CaseDelayWorkingDays)
 		}
-		if p.Visa == nil {
+		if p.Visa == nil || p.Visa.Country != "USA" {
 			cs.statement, cs.class, cs.until = statuscase.StatementNoLawfulStatus, "", ""
 			return
 		}

@@ -155,14 +155,17 @@ func (v *visaService) lookup(req visastatus.EnquiryRequest, now time.Time) visas
 	case MagicNoHealth:
 		return in("FA", "600", "Visitor", today.AddDate(2, 0, 0), "8101", "8201")
 	}
-	people := v.s.pop.ByDocument(req.TravelDocument.CountryOfIssue, req.TravelDocument.Number)
+	// The enquiry names the visa when the holder has one, else the passport.
+	people := v.s.pop.Holders(req.TravelDocument.CountryOfIssue, req.TravelDocument.Number)
 	if len(people) == 0 {
 		// Sandbox default: any other document holds a student visa in
 		// effect for three more years, with condition 8501.
 		return in("TU", "500", "Student", today.AddDate(3, 0, 0), "8105", "8501")
 	}
 	for _, p := range people {
-		if date(p.DateOfBirth) != req.Person.DateOfBirth || p.Visa == nil || p.Visa.Country != "AUS" {
+		// In the sandbox this service answers for every immigration
+		// authority but the United States one (the status-case service).
+		if date(p.DateOfBirth) != req.Person.DateOfBirth || p.Visa == nil || p.Visa.Country == "USA" {
 			continue
 		}
 		pv := p.Visa
@@ -173,7 +176,7 @@ func (v *visaService) lookup(req visastatus.EnquiryRequest, now time.Time) visas
 		}
 		return vs
 	}
-	// The document is known but not with this date of birth, or holds no
-	// Australian visa.
+	// The document is known but not with this date of birth, or its holder
+	// holds no visa this service knows.
 	return visastatus.Visa{Status: visastatus.StatusNoVisaFound}
 }

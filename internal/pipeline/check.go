@@ -126,12 +126,15 @@ func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, 
 	if err != nil {
 		return err
 	}
-	ok, err := p.d.Store.StartCheck(ctx, v.InsurerID, c.ID, pt.Name(), now)
+	// The attempt and the record of what is shared commit together,
+	// before the call.
+	share, err := shareEntry(v, pt, req, d, now)
+	if err != nil {
+		return err
+	}
+	ok, err := p.d.Store.StartCheckAudited(ctx, v.InsurerID, c.ID, pt.Name(), now, &share)
 	if err != nil || !ok {
 		return err // !ok: another run finished the check
-	}
-	if err := p.auditShare(ctx, v, pt, req, d, now); err != nil {
-		return err
 	}
 	res, err := pt.Check(ctx, req)
 	if err != nil {
@@ -199,25 +202,25 @@ func date(s string) time.Time {
 	return t
 }
 
-// auditShare records, before the call, which fields go to which partner
-// and why (names only, never values).
-func (p *Pipeline) auditShare(ctx context.Context, v verification.Verification, pt *partner.Resilient, req partner.Request, d partner.Decision, now time.Time) error {
+// shareEntry is the audit entry that records, before the call, which
+// fields go to which partner and why (names only, never values).
+func shareEntry(v verification.Verification, pt *partner.Resilient, req partner.Request, d partner.Decision, now time.Time) (audit.Entry, error) {
 	rec := partner.NewAuditRecord(pt, req, d, now)
 	detail, err := json.Marshal(map[string]any{
 		"partner": rec.Partner, "jurisdiction": rec.Jurisdiction, "checkId": rec.CheckID, "checkType": rec.CheckType,
 		"fields": rec.Fields, "rule": rec.Rule, "rules": rec.Rules, "lawfulBasis": rec.LawfulBasis, "blinded": rec.Blinded,
 	})
 	if err != nil {
-		return err
+		return audit.Entry{}, err
 	}
 	purposes := make([]string, len(rec.Purposes))
 	for i, pu := range rec.Purposes {
 		purposes[i] = string(pu)
 	}
-	return p.d.Audit.AppendAudit(ctx, audit.Entry{
+	return audit.Entry{
 		ID: id.NewAt(id.Audit, now), InsurerID: v.InsurerID, Actor: "system", Action: audit.ActionPartnerShare,
 		VerificationID: v.ID, Purpose: joinPurposes(purposes), Detail: detail, CreatedAt: now,
-	})
+	}, nil
 }
 
 func joinPurposes(ps []string) string {
@@ -443,34 +446,25 @@ func (p *Pipeline) finish(ctx context.Context, v verification.Verification, c ve
 // "provisional" and the number of terminal checks, so each new answer
 // rescores once).
 func (p *Pipeline) afterCheck(ctx context.Context, insurerID, verificationID string) {
-	v, err := p.d.Store.PipelineVerification(ctx, insurerID, verificationID)
+	pr, err := p.d.Store.CheckProgress(ctx, insurerID, verificationID)
 	if err != nil {
 		p.log.WarnContext(ctx, "reload verification; the sweeper will score it", "verification_id", verificationID, "err", err)
 		return
 	}
-	if v.Status.Terminal() {
+	if pr.Status.Terminal() {
 		return
 	}
-	terminal, pending := 0, 0
-	for _, c := range v.Checks {
-		switch {
-		case c.Status.Terminal():
-			terminal++
-		case c.Status == risk.CheckPending:
-			pending++
-		}
-	}
-	taskID := v.ID
+	taskID := verificationID
 	switch {
-	case terminal == len(v.Checks):
-	case pending == 0:
-		taskID = fmt.Sprintf("%s:provisional:%d", v.ID, terminal)
+	case pr.Terminal == pr.Checks:
+	case pr.Pending == 0:
+		taskID = fmt.Sprintf("%s:provisional:%d", verificationID, pr.Terminal)
 	default:
 		return
 	}
-	if err := p.d.Queue.Enqueue(ctx, verification.TaskScore, verification.EncodeVerification(v.InsurerID, v.ID),
+	if err := p.d.Queue.Enqueue(ctx, verification.TaskScore, verification.EncodeVerification(insurerID, verificationID),
 		taskID, verification.QueueCritical, 0); err != nil {
-		p.log.WarnContext(ctx, "enqueue score; the sweeper will retry", "verification_id", v.ID, "err", err)
+		p.log.WarnContext(ctx, "enqueue score; the sweeper will retry", "verification_id", verificationID, "err", err)
 	}
 }
 

@@ -59,6 +59,12 @@ type Store interface {
 	// partner, updated_at) and moves a QUEUED verification to RUNNING. ok
 	// is false when the check is no longer PENDING.
 	StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (ok bool, err error)
+	// StartCheckAudited is StartCheck that appends e (when not nil) to the
+	// audit log in the same transaction, only when ok.
+	StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (ok bool, err error)
+	// CheckProgress counts a verification's checks by state, without
+	// loading them.
+	CheckProgress(ctx context.Context, insurerID, verificationID string) (Progress, error)
 	// UpdateCheck applies u in one transaction when the check is still in
 	// one of u.From (and, when u.Attempts ≥ 0, has that many attempts):
 	// the check row, its usage row, its events, and the verification's
@@ -125,6 +131,14 @@ type OutcomeUpdate struct {
 	Status verification.Status
 	At     time.Time
 	Events []outbox.Event
+}
+
+// Progress is where a verification's checks stand.
+type Progress struct {
+	Status   verification.Status
+	Checks   int // all checks
+	Terminal int // COMPLETED, FAILED or SKIPPED
+	Pending  int // PENDING (not yet answered or still running)
 }
 
 // CheckRef names a check for the sweeper.
@@ -216,7 +230,10 @@ func (c Config) withDefaults() Config {
 // networks for each mode: test-mode verifications always go to Test (the
 // simulator).
 type Deps struct {
-	Store   Store
+	Store Store
+	// Audit is no longer called: partner-share entries are written with
+	// the check's attempt (Store.StartCheckAudited). Kept so that callers
+	// that set it still compile; it may be removed with them.
 	Audit   audit.Store
 	Opener  Opener
 	Sealer  Sealer

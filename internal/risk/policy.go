@@ -81,6 +81,10 @@ const (
 	RuleRequiredCheckNotRun   = "REQUIRED_CHECK_NOT_PERFORMED"
 )
 
+// RuleOverstay is the name of DefaultPolicy's own rule: any recorded
+// overstay is at least REVIEW. Unlike the baseline an insurer may drop it.
+const RuleOverstay = "OVERSTAY_RECORDED"
+
 // baselineRule is a HardRule without heap-allocated parts, so that Score
 // can walk the baseline without allocating.
 type baselineRule struct {
@@ -137,7 +141,11 @@ func DefaultPolicy() Policy {
 		Weights:   w,
 		Bands:     BandThresholds{Medium: 25, High: 50, Critical: 75},
 		Decisions: DecisionThresholds{Review: 30, Decline: 70},
-		HardRules: BaselineRules(),
+		// OVERSTAY is graded by length (a quarter of its weight for a short
+		// one), so no weight alone can send a short overstay to review; any
+		// stay past its permitted end is a breach of the person's status,
+		// which an underwriter should see.
+		HardRules: append(BaselineRules(), HardRule{Name: RuleOverstay, Signals: []SignalCode{SignalOverstay}, Floor: DecisionReview}),
 		ChecksByProduct: map[Product][]CheckType{
 			ProductHealth:   append(slices.Clip(docs), CheckImmigrationStatus, CheckBorderMovements, CheckWatchlist),
 			ProductLife:     append(slices.Clip(docs), CheckImmigrationStatus, CheckWatchlist),

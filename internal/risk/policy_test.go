@@ -31,8 +31,15 @@ func TestDefaultPolicyIsValid(t *testing.T) {
 			t.Errorf("%s visa conditions = %v", prod, got)
 		}
 	}
-	if !reflect.DeepEqual(p.HardRules, BaselineRules()) {
-		t.Errorf("default hard rules differ from the baseline")
+	want := append(BaselineRules(), HardRule{Name: RuleOverstay, Signals: []SignalCode{SignalOverstay}, Floor: DecisionReview})
+	if !reflect.DeepEqual(p.HardRules, want) {
+		t.Errorf("default hard rules = %+v, want the baseline and %s", p.HardRules, RuleOverstay)
+	}
+	// The default's own rule may be dropped; the baseline may not.
+	q := p.Clone()
+	q.HardRules = slices.DeleteFunc(q.HardRules, func(r HardRule) bool { return r.Name == RuleOverstay })
+	if err := q.Validate(); err != nil {
+		t.Errorf("default without %s: %v", RuleOverstay, err)
 	}
 }
 
@@ -212,19 +219,19 @@ func TestPolicyValidate(t *testing.T) {
 		{"rule name duplicate", func(p *Policy) { p.HardRules[2].Name = p.HardRules[0].Name }, []string{"hardRules[2].name"}},
 		{"rule without signals", func(p *Policy) {
 			p.HardRules = append(p.HardRules, HardRule{Name: "EMPTY", Floor: DecisionReview})
-		}, []string{"hardRules[5].signals"}},
+		}, []string{"hardRules[6].signals"}},
 		{"rule unknown signal", func(p *Policy) {
 			p.HardRules = append(p.HardRules, HardRule{Name: "ODD", Signals: []SignalCode{SignalVisaExpired, "FULL_MOON"}, Floor: DecisionReview})
-		}, []string{"hardRules[5].signals[1]"}},
+		}, []string{"hardRules[6].signals[1]"}},
 		{"rule duplicate signal", func(p *Policy) {
 			p.HardRules = append(p.HardRules, HardRule{Name: "TWICE", Signals: []SignalCode{SignalVisaExpired, SignalVisaExpired}, Floor: DecisionReview})
-		}, []string{"hardRules[5].signals[1]"}},
+		}, []string{"hardRules[6].signals[1]"}},
 		{"rule floor CLEAR", func(p *Policy) {
 			p.HardRules = append(p.HardRules, HardRule{Name: "CLEARS", Signals: []SignalCode{SignalVisaExpired}, Floor: DecisionClear})
-		}, []string{"hardRules[5].floor"}},
+		}, []string{"hardRules[6].floor"}},
 		{"rule floor empty", func(p *Policy) {
 			p.HardRules = append(p.HardRules, HardRule{Name: "NOTHING", Signals: []SignalCode{SignalVisaExpired}})
-		}, []string{"hardRules[5].floor"}},
+		}, []string{"hardRules[6].floor"}},
 		{"baseline stolen removed", dropRule(RuleStolenDocument), []string{"hardRules"}},
 		{"baseline stolen weakened", func(p *Policy) { p.HardRules[ruleIndex(p, RuleStolenDocument)].Floor = DecisionReview }, []string{"hardRules"}},
 		{"baseline lost removed", dropRule(RuleLostOrRevokedDocument), []string{"hardRules"}},

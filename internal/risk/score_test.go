@@ -309,6 +309,39 @@ func TestScoreGradedSignals(t *testing.T) {
 	}
 }
 
+// TestScoreOverstayDecision: the default policy sends every recorded
+// overstay to review, short ones through its own rule (their graded points
+// alone would clear), and an insurer that drops the rule clears short ones.
+func TestScoreOverstayDecision(t *testing.T) {
+	t.Parallel()
+	lenient := DefaultPolicy()
+	lenient.HardRules = slices.DeleteFunc(lenient.HardRules, func(r HardRule) bool { return r.Name == RuleOverstay })
+	tests := []struct {
+		days            int
+		points          int
+		rule            string
+		lenientDecision Decision
+	}{
+		{1, 10, RuleOverstay, DecisionClear},
+		{11, 10, RuleOverstay, DecisionClear},
+		{45, 10, RuleOverstay, DecisionClear},
+		{81, 18, RuleOverstay, DecisionClear},
+		{134, 30, "", DecisionReview},
+		{180, 40, "", DecisionReview},
+		{400, 40, "", DecisionReview},
+	}
+	for _, tt := range tests {
+		in := Input{ProductTravel, healthChecks(), []Signal{graded(sig(SignalOverstay, CheckBorderMovements), OverstayStrength(tt.days))}}
+		o := Score(in, DefaultPolicy())
+		if o.Score != tt.points || o.Decision != DecisionReview || o.HardRule != tt.rule {
+			t.Errorf("%d days: score %d %s rule %q; want %d REVIEW rule %q", tt.days, o.Score, o.Decision, o.HardRule, tt.points, tt.rule)
+		}
+		if got := Score(in, lenient).Decision; got != tt.lenientDecision {
+			t.Errorf("%d days without %s: %s, want %s", tt.days, RuleOverstay, got, tt.lenientDecision)
+		}
+	}
+}
+
 func TestScoreMergesSignals(t *testing.T) {
 	t.Parallel()
 	p := DefaultPolicy()

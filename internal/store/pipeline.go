@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
@@ -47,8 +48,16 @@ func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documen
 // StartCheck counts an attempt on a PENDING check and moves a QUEUED
 // verification to RUNNING, in one transaction.
 func (s *Store) StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (bool, error) {
+	return s.StartCheckAudited(ctx, insurerID, checkID, partnerName, at, nil)
+}
+
+// StartCheckAudited is StartCheck that also appends e, when not nil, to the
+// audit log in the same transaction (one commit instead of two); nothing
+// is written when the check is no longer PENDING.
+func (s *Store) StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (bool, error) {
 	ok := false
 	err := s.tx(ctx, func(c conn) error {
+		ok = false // a retried transaction starts again
 		var vid string
 		err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
 			WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING' RETURNING verification_id`,
@@ -62,9 +71,33 @@ func (s *Store) StartCheck(ctx context.Context, insurerID, checkID, partnerName 
 		ok = true
 		_, err = c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
 			WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at))
-		return err
+		if err != nil || e == nil {
+			return err
+		}
+		return appendAudit(ctx, c, *e)
 	})
 	return ok, err
+}
+
+// CheckProgress reads a verification's status and how many of its checks
+// are terminal and how many PENDING, in one query and without the checks'
+// signals.
+func (s *Store) CheckProgress(ctx context.Context, insurerID, verificationID string) (pipeline.Progress, error) {
+	var pr pipeline.Progress
+	var status string
+	err := s.pool().row(ctx, `SELECT v.status,
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id),
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+				AND ch.status IN ('COMPLETED', 'FAILED', 'SKIPPED')),
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+				AND ch.status = 'PENDING')
+		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, verificationID).
+		Scan(&status, &pr.Checks, &pr.Terminal, &pr.Pending)
+	if errors.Is(err, sql.ErrNoRows) {
+		return pr, notFound("verification")
+	}
+	pr.Status = verification.Status(status)
+	return pr, err
 }
 
 // UpdateCheck applies a guarded check change with its usage row, events

@@ -39,7 +39,7 @@ func New(cfg partner.PartnerConfig, deps partner.Deps) (*Client, error) {
 	if base, ok := partner.BaseTransport(deps).(*http.Transport); ok {
 		tr = base.Clone()
 	} else {
-		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr = partner.BaseTransport(partner.Deps{}).(*http.Transport)
 	}
 	tr.TLSClientConfig = tc
 	return &Client{name: cfg.Name, jurisdiction: cfg.Jurisdiction, base: strings.TrimRight(cfg.BaseURL, "/"),
@@ -109,7 +109,7 @@ func Interpret(h History, req partner.Request) partner.Result {
 			CheckType: string(partner.CheckBorderMovements), Strength: strength, Detail: detail})
 	}
 	if s.OverstayDays > 0 {
-		add(risk.SignalOverstay, min(1, float64(s.OverstayDays)/90), map[string]string{"overstayDays": strconv.Itoa(s.OverstayDays)})
+		add(risk.SignalOverstay, risk.OverstayStrength(s.OverstayDays), map[string]string{risk.DetailOverstayDays: strconv.Itoa(s.OverstayDays)})
 	}
 	if s.Refusals > 0 {
 		add(risk.SignalRefusedEntry, 0, map[string]string{"refusals": strconv.Itoa(s.Refusals)})

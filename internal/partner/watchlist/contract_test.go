@@ -72,8 +72,10 @@ func TestScreening(t *testing.T) {
 		got := only(t, res)
 		switch p.Label {
 		case partnersim.LabelWatchlistHit:
-			if got == "" {
-				t.Errorf("listed person %d not found", p.Index)
+			// Borrowed names keep the listed date of birth and nationality,
+			// so even a misspelt one is a strong match.
+			if got != risk.SignalWatchlistStrong {
+				t.Errorf("listed person %d: %q, want a strong match", p.Index, got)
 			}
 			hits++
 		case partnersim.LabelClean:

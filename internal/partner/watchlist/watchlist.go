@@ -109,8 +109,11 @@ func (c *Client) Check(ctx context.Context, req partner.Request) (partner.Result
 }
 
 // Interpret turns candidates into at most one signal, for the best
-// candidate: STRONG at or above the strong threshold, WEAK at or above the
-// weak one. The listed entity's id is public list data, not the subject's.
+// candidate: STRONG at or above the strong threshold, or at or above the
+// weak one when both the date of birth and the nationality match (two
+// identifiers beside the name confirm it: a misspelt listed name is still
+// the listed person); WEAK at or above the weak threshold otherwise. The
+// listed entity's id is public list data, not the subject's.
 func (c *Client) Interpret(sr ScreenResponse, checkID string) partner.Result {
 	res := partner.Result{Reference: sr.Reference, Billable: true, Detail: map[string]string{
 		"listVersion": sr.ListVersion, "candidates": strconv.Itoa(len(sr.Candidates)),
@@ -123,7 +126,7 @@ func (c *Client) Interpret(sr ScreenResponse, checkID string) partner.Result {
 	}
 	if best != nil && best.Score >= c.weak {
 		code := risk.SignalWatchlistWeak
-		if best.Score >= c.strong {
+		if best.Score >= c.strong || best.DateOfBirthMatch == MatchMatched && best.NationalityMatch == MatchMatched {
 			code = risk.SignalWatchlistStrong
 		}
 		res.Signals = []risk.Signal{{Code: code, CheckID: checkID, CheckType: string(partner.CheckWatchlist), Strength: best.Score,

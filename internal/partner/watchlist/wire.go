@@ -44,6 +44,13 @@ type Candidate struct {
 	Programs         []string `json:"programs,omitempty"`
 }
 
+// Values of Candidate.DateOfBirthMatch and NationalityMatch.
+const (
+	MatchMatched    = "match"
+	MatchMismatched = "mismatch"
+	MatchUnknown    = "unknown"
+)
+
 // ErrorBody is the service's error dialect: a message, and field errors on
 // 422.
 type ErrorBody struct {
