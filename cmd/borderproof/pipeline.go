@@ -204,5 +204,5 @@ func devBlobs(dir, baseURL string, log *slog.Logger) (*blob.FS, error) {
 	if baseURL == "" {
 		baseURL = "http://localhost:8080"
 	}
-	return blob.NewFS(blob.FSConfig{Root: dir, BaseURL: baseURL, SigningKey: key}, log)
+	return blob.NewFS(blob.FSConfig{Root: dir, BaseURL: baseURL, SigningKey: key, NoSync: true}, log)
 }

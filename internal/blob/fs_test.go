@@ -350,3 +350,24 @@ func TestFSConcurrentPuts(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestFSNoSyncStillStores(t *testing.T) {
+	fs, err := NewFS(FSConfig{Root: t.TempDir(), BaseURL: "http://localhost", SigningKey: []byte("0123456789abcdef0123456789abcdef"), NoSync: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	ctx := context.Background()
+	if err := fs.Put(ctx, "evidence/a/b.bin", strings.NewReader("sealed"), 6, "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := fs.Get(ctx, "evidence/a/b.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	if string(b) != "sealed" {
+		t.Fatalf("read %q", b)
+	}
+}
