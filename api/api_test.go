@@ -114,7 +114,9 @@ func newStack(t testing.TB, d store.Dialect, perSecond, burst int) *stack {
 
 type nopQueue struct{}
 
-func (nopQueue) Enqueue(context.Context, string, []byte, string, string, time.Duration) error { return nil }
+func (nopQueue) Enqueue(context.Context, string, []byte, string, string, time.Duration) error {
+	return nil
+}
 
 type gqlResponse struct {
 	Data   map[string]any `json:"data"`

@@ -70,7 +70,9 @@ func New(cfg Config, d Deps) *Server {
 	for prefix, h := range d.Mounts {
 		mux.Handle(prefix, h)
 	}
-	s.handler = s.recoverer(s.requestID(s.observe(s.limitBody(mux))))
+	// The request id comes first so that even a recovered panic answers
+	// with it.
+	s.handler = s.requestID(s.recoverer(s.observe(s.limitBody(mux))))
 	return s
 }
 

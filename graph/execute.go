@@ -3,8 +3,12 @@ package graph
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
+	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/graphql-go/graphql"
@@ -56,6 +60,9 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 	if err != nil {
 		return e.rejectErrs(ctx, []gqlerrors.FormattedError{gqlerrors.FormatError(err)}, "unknown")
 	}
+	if !wellTyped(doc) {
+		return e.reject(ctx, "every variable needs a type, as in ($id: ID!)", "unknown")
+	}
 	op, label := operation(doc, req.OperationName)
 	// Depth and cost first: they need no schema and are linear, while some
 	// specified rules (overlapping fields) are quadratic in a wide query.
@@ -67,6 +74,9 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 	}
 	if op == nil {
 		return e.reject(ctx, "unknown operation name", label)
+	}
+	if op.Operation == ast.OperationTypeSubscription {
+		return e.reject(ctx, "subscriptions are served over WebSocket at /graphql/ws", label)
 	}
 	mutation := op.Operation == ast.OperationTypeMutation
 	if readOnly && mutation {
@@ -81,8 +91,38 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 		Args:          req.Variables,
 		Context:       withLoaders(ctx),
 	})
-	e.annotateExecution(ctx, res.Errors)
+	e.annotateExecution(ctx, res.Errors, op, req.Variables)
 	return Outcome{Result: res, Status: http.StatusOK, Operation: label, Mutation: mutation}
+}
+
+// wellTyped reports whether every variable definition has a complete
+// type. graphql-go's parser accepts "($a:)" or "($a: ])" and its validator
+// then dereferences the missing type and panics.
+func wellTyped(doc *ast.Document) bool {
+	var complete func(t ast.Type) bool
+	complete = func(t ast.Type) bool {
+		switch t := t.(type) {
+		case *ast.Named:
+			return t != nil && t.Name != nil
+		case *ast.List:
+			return t != nil && complete(t.Type)
+		case *ast.NonNull:
+			return t != nil && complete(t.Type)
+		}
+		return false
+	}
+	for _, d := range doc.Definitions {
+		op, ok := d.(*ast.OperationDefinition)
+		if !ok {
+			continue
+		}
+		for _, v := range op.VariableDefinitions {
+			if v == nil || v.Variable == nil || v.Variable.Name == nil || !complete(v.Type) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // annotate gives every error a code and the request id; errors graphql-go
@@ -103,7 +143,7 @@ func (e *Executor) annotate(ctx context.Context, list []gqlerrors.FormattedError
 // annotateExecution codes errors raised during execution: resolver errors
 // carry their own code; variable coercion is the client's mistake; anything
 // else (a null in a non-null field) is ours.
-func (e *Executor) annotateExecution(ctx context.Context, list []gqlerrors.FormattedError) {
+func (e *Executor) annotateExecution(ctx context.Context, list []gqlerrors.FormattedError, op *ast.OperationDefinition, vars map[string]any) {
 	for i := range list {
 		if list[i].Extensions == nil {
 			list[i].Extensions = map[string]any{}
@@ -111,7 +151,7 @@ func (e *Executor) annotateExecution(ctx context.Context, list []gqlerrors.Forma
 		if _, ok := list[i].Extensions["code"]; !ok {
 			if strings.HasPrefix(list[i].Message, "Variable \"$") {
 				list[i].Extensions["code"] = "INVALID_INPUT"
-				list[i].Message = withoutValues(list[i].Message)
+				list[i].Message = e.variableMessage(list[i].Message, op, vars)
 			} else {
 				e.log.ErrorContext(ctx, "execution error", "err", list[i].Message)
 				list[i].Extensions["code"] = "INTERNAL"
@@ -167,21 +207,164 @@ func operation(doc *ast.Document, name string) (*ast.OperationDefinition, string
 	return op, label
 }
 
-// withoutValues removes the echoed input from graphql-go's coercion errors
-// ("Variable "$input" got invalid value {…}.\nIn field …"), which would
-// otherwise put a policyholder's details into an error string.
+// variableMessage rewrites graphql-go's variable coercion error, which
+// repeats the whole value and then each bad part of it ("Variable "$input"
+// got invalid value {…}.\nIn field "sex": Expected type "Sex", found "…".")
+// and so would put a policyholder's details into an error string. The
+// rewrite names each bad part by its path and expected type only.
+func (e *Executor) variableMessage(msg string, op *ast.OperationDefinition, vars map[string]any) string {
+	name, _, ok := strings.Cut(strings.TrimPrefix(msg, "Variable \"$"), "\"")
+	if !ok || op == nil || !strings.Contains(msg, " got invalid value ") {
+		return withoutValues(msg)
+	}
+	for _, def := range op.VariableDefinitions {
+		if def.Variable == nil || def.Variable.Name == nil || def.Variable.Name.Value != name {
+			continue
+		}
+		t := inputType(&e.schema, def.Type)
+		if t == nil {
+			break
+		}
+		if problems := inputProblems(vars[name], t, ""); len(problems) > 0 {
+			if n := len(problems); n > maxProblems {
+				problems = append(problems[:maxProblems], "and "+strconv.Itoa(n-maxProblems)+" more")
+			}
+			return "Variable \"$" + name + "\" has an invalid value: " + strings.Join(problems, "; ") + "."
+		}
+	}
+	return withoutValues(msg)
+}
+
+// maxProblems bounds the parts of a value one message describes.
+const maxProblems = 20
+
+// inputType resolves a variable's declared type in the schema.
+func inputType(s *graphql.Schema, t ast.Type) graphql.Input {
+	switch t := t.(type) {
+	case *ast.NonNull:
+		if of := inputType(s, t.Type); of != nil {
+			return graphql.NewNonNull(of)
+		}
+	case *ast.List:
+		if of := inputType(s, t.Type); of != nil {
+			return graphql.NewList(of)
+		}
+	case *ast.Named:
+		if t.Name != nil {
+			in, _ := s.Type(t.Name.Value).(graphql.Input)
+			return in
+		}
+	}
+	return nil
+}
+
+var graphqlName = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
+
+// inputProblems lists where and why a value does not fit an input type, by
+// the rules graphql-go coerces with, naming paths and types, never values.
+func inputProblems(v any, t graphql.Input, path string) []string {
+	at := path
+	if at == "" {
+		at = "the value"
+	}
+	if nullish(v) {
+		if nn, ok := t.(*graphql.NonNull); ok {
+			return []string{at + " is required (" + nn.OfType.Name() + ")"}
+		}
+		return nil
+	}
+	switch t := t.(type) {
+	case *graphql.NonNull:
+		return inputProblems(v, t.OfType, path)
+	case *graphql.List:
+		l, ok := v.([]any)
+		if !ok {
+			return inputProblems(v, t.OfType, path)
+		}
+		var out []string
+		for i, x := range l {
+			out = append(out, inputProblems(x, t.OfType, path+"["+strconv.Itoa(i)+"]")...)
+		}
+		return out
+	case *graphql.InputObject:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return []string{at + " must be an object (" + t.Name() + ")"}
+		}
+		fields := t.Fields()
+		var out []string
+		for _, k := range sortedKeys(m) {
+			if _, ok := fields[k]; ok {
+				continue
+			}
+			if graphqlName.MatchString(k) {
+				out = append(out, join(path, k)+" is not a field of "+t.Name())
+			} else {
+				out = append(out, at+" has a field that "+t.Name()+" does not define")
+			}
+		}
+		for _, k := range sortedKeys(fields) {
+			out = append(out, inputProblems(m[k], fields[k].Type, join(path, k))...)
+		}
+		return out
+	case *graphql.Scalar:
+		if nullish(t.ParseValue(v)) {
+			return []string{at + " must be a " + t.Name()}
+		}
+	case *graphql.Enum:
+		if nullish(t.ParseValue(v)) {
+			return []string{at + " must be a " + t.Name() + " value"}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// nullish is graphql-go's notion of a missing value: nil, a nil pointer or
+// NaN.
+func nullish(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer:
+		return rv.IsNil()
+	case reflect.Float32, reflect.Float64:
+		return math.IsNaN(rv.Float())
+	}
+	return false
+}
+
+// problemLine is one genuine line of graphql-go's detail: the path, then
+// what was expected, before the echoed value (", found …").
+var problemLine = regexp.MustCompile(`^((?:In (?:field "[_A-Za-z][_0-9A-Za-z]*"|element #[0-9]+): )*)` +
+	`(Unknown field|Expected (?:type )?"[_A-Za-z][_0-9A-Za-z]*!?"|Expected non-null value)[,.]`)
+
+// withoutValues removes the echoed value from graphql-go's messages about
+// values (variables, literal arguments, default values): it keeps the
+// sentence before the value and, of the detail lines, only the path and the
+// expected type. Lines of a value that itself holds line breaks match
+// nothing and are dropped.
 func withoutValues(msg string) string {
-	for _, marker := range []string{" got invalid value ", " has invalid value "} {
+	for _, marker := range []string{" got invalid value ", " has invalid value ", " has invalid default value: "} {
 		i := strings.Index(msg, marker)
 		if i < 0 {
 			continue
 		}
-		rest := msg[i+len(marker):]
-		detail := ""
-		if j := strings.Index(rest, ".\n"); j >= 0 {
-			detail = " " + strings.ReplaceAll(rest[j+2:], "\n", " ")
+		out := msg[:i] + " has an invalid value."
+		for _, line := range strings.Split(msg[i+len(marker):], "\n")[1:] {
+			if m := problemLine.FindStringSubmatch(line); m != nil {
+				out += " " + m[1] + m[2] + "."
+			}
 		}
-		return msg[:i] + " has an invalid value." + detail
+		return out
 	}
 	return msg
 }
