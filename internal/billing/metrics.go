@@ -1,9 +1,9 @@
 package billing
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/borderproof/borderproof/internal/obs"
 )
 
 // Metrics are billing's Prometheus collectors. Labels carry modes, meters,
@@ -57,27 +57,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.syncEvents = register(reg, m.syncEvents, &err)
-	m.syncRetries = register(reg, m.syncRetries, &err)
-	m.syncTooOld = register(reg, m.syncTooOld, &err)
-	m.unsyncedNoCust = register(reg, m.unsyncedNoCust, &err)
-	m.reconcileDiffs = register(reg, m.reconcileDiffs, &err)
-	m.reconcileRuns = register(reg, m.reconcileRuns, &err)
-	m.budgetRejections = register(reg, m.budgetRejections, &err)
+	m.syncEvents = obs.Register(reg, m.syncEvents, &err)
+	m.syncRetries = obs.Register(reg, m.syncRetries, &err)
+	m.syncTooOld = obs.Register(reg, m.syncTooOld, &err)
+	m.unsyncedNoCust = obs.Register(reg, m.unsyncedNoCust, &err)
+	m.reconcileDiffs = obs.Register(reg, m.reconcileDiffs, &err)
+	m.reconcileRuns = obs.Register(reg, m.reconcileRuns, &err)
+	m.budgetRejections = obs.Register(reg, m.budgetRejections, &err)
 	return m, err
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = err
-		}
-	}
-	return c
 }

@@ -1,9 +1,10 @@
 package partner
 
 import (
-	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/borderproof/borderproof/internal/obs"
 )
 
 // Metrics are the resilience layer's Prometheus collectors. Labels carry the
@@ -48,25 +49,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	m.duration = register(reg, m.duration, &err)
-	m.calls = register(reg, m.calls, &err)
-	m.retries = register(reg, m.retries, &err)
-	m.breaker = register(reg, m.breaker, &err)
-	m.inFlight = register(reg, m.inFlight, &err)
+	m.duration = obs.Register(reg, m.duration, &err)
+	m.calls = obs.Register(reg, m.calls, &err)
+	m.retries = obs.Register(reg, m.retries, &err)
+	m.breaker = obs.Register(reg, m.breaker, &err)
+	m.inFlight = obs.Register(reg, m.inFlight, &err)
 	return m, err
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		if *errp == nil {
-			*errp = err
-		}
-	}
-	return c
 }

@@ -336,21 +336,8 @@ func (s *Store) UnscoredVerifications(ctx context.Context, before time.Time, lim
 
 // UnpublishedEvents lists, across insurers, events not yet published.
 func (s *Store) UnpublishedEvents(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	rows, err := s.pool().query(ctx, `SELECT id FROM outbox_events WHERE published_at IS NULL AND created_at < $1
+	return s.pool().ids(ctx, `SELECT id FROM outbox_events WHERE published_at IS NULL AND created_at < $1
 		ORDER BY created_at LIMIT $2`, micros(before), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

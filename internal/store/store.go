@@ -240,3 +240,21 @@ func nullString(s string) sql.NullString {
 
 // notFound is the one answer for a missing or foreign row.
 func notFound(what string) error { return errs.E(errs.NotFound, "%s not found", what) }
+
+// ids runs a query whose rows hold one text column (ids) and collects them.
+func (c conn) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := c.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -178,8 +178,14 @@ func (s *Store) Verifications(ctx context.Context, insurerID, mode string, f ver
 		add("v.created_at < ?", micros(f.CreatedTo))
 	}
 	args = append(args, limit)
-	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+verificationFrom+`WHERE `+strings.Join(where, " AND ")+
+	return s.listVerifications(ctx, insurerID, `SELECT `+verificationCols+verificationFrom+`WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY v.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+}
+
+// listVerifications runs a verification query and loads the checks of the
+// whole page in one more query.
+func (s *Store) listVerifications(ctx context.Context, insurerID, query string, args ...any) ([]verification.Verification, error) {
+	rows, err := s.pool().query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -280,22 +286,9 @@ func (s *Store) Sealed(ctx context.Context, insurerID, mode, id string) ([]byte,
 }
 
 func (s *Store) BlindMatches(ctx context.Context, insurerID, kind, digest, exceptID string) ([]string, error) {
-	rows, err := s.pool().query(ctx, `SELECT verification_id FROM blind_index
+	return s.pool().ids(ctx, `SELECT verification_id FROM blind_index
 		WHERE insurer_id = $1 AND kind = $2 AND digest = $3 AND verification_id <> $4 ORDER BY verification_id`,
 		insurerID, kind, digest, exceptID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 func (s *Store) Cancel(ctx context.Context, insurerID, mode, id string, at time.Time, ev outbox.Event) (verification.Verification, error) {
@@ -457,31 +450,9 @@ func (s *Store) ReviewQueue(ctx context.Context, insurerID, mode, after string, 
 		args = append(args, after)
 		cond = " AND v.id > $4"
 	}
-	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+verificationFrom+`WHERE v.insurer_id = $1 AND v.mode = $2
+	return s.listVerifications(ctx, insurerID, `SELECT `+verificationCols+verificationFrom+`WHERE v.insurer_id = $1 AND v.mode = $2
 		AND v.decision = 'REVIEW' AND v.review_decision IS NULL AND v.status = 'COMPLETED' AND v.erased_at IS NULL`+cond+
 		` ORDER BY v.id LIMIT $3`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []verification.Verification
-	var ids []string
-	for rows.Next() {
-		v, err := scanVerification(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-		ids = append(ids, v.ID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	checks, err := s.checksOf(ctx, s.pool(), insurerID, ids)
-	for i := range out {
-		out[i].Checks = checks[out[i].ID]
-	}
-	return out, err
 }
 
 func (s *Store) ResolveReview(ctx context.Context, insurerID, mode, id string, r verification.Review, ev outbox.Event) (verification.Verification, error) {
