@@ -1,7 +1,6 @@
 package partner
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/borderproof/borderproof/internal/obs"
