@@ -10,7 +10,14 @@ import (
 	"net/http"
 	"os"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/obs"
 )
 
 // MaxBody bounds how much of a partner answer a client reads.
@@ -19,10 +26,24 @@ const MaxBody = 4 << 20
 // Exchange sends req and returns the body of a 2xx answer. A non-2xx answer
 // becomes a StatusError whose code errCode reads from the partner's error
 // body (errCode may be nil); a transport failure becomes a TransportError.
+//
+// Each exchange is a client span named by partner and method (never by a
+// path, which may carry a case number), and the trace context travels to
+// the partner in the traceparent header.
 func Exchange(client *http.Client, req *http.Request, partnerName string, errCode func(status int, body []byte) string) ([]byte, *http.Response, error) {
+	ctx, span := obs.Tracer().Start(req.Context(), "partner "+partnerName+" "+req.Method, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("partner", partnerName)))
+	defer span.End()
+	req = req.WithContext(ctx)
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := client.Do(req)
 	if err != nil {
+		span.SetStatus(codes.Error, "transport")
 		return nil, nil, TransportError(partnerName, err)
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		span.SetStatus(codes.Error, http.StatusText(resp.StatusCode))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))

@@ -21,8 +21,12 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/outbox"
 )
 
@@ -222,6 +226,9 @@ func EncodeEnvelope(ev outbox.Event) ([]byte, error) {
 // post sends one request and reads at most MaxResponseBody bytes of the
 // answer (and drains a little more so the connection can be reused).
 func (s *Service) post(ctx context.Context, url string, h http.Header, body []byte, now time.Time) outcome {
+	// A client span for the attempt; receivers' URLs stay out of it.
+	ctx, span := obs.Tracer().Start(ctx, "webhook POST", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return outcome{err: "webhook URL is not valid"}
@@ -234,9 +241,11 @@ func (s *Service) post(ctx context.Context, url string, h http.Header, body []by
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
+		span.SetStatus(codes.Error, "transport")
 		return outcome{latency: time.Since(start), err: describe(err)}
 	}
 	defer resp.Body.Close()
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	out := outcome{status: resp.StatusCode}
 	out.body, err = io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
 	if err == nil {
