@@ -34,6 +34,7 @@ import (
 	"github.com/borderproof/borderproof/internal/id"
 	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/store/storetest"
@@ -152,7 +153,8 @@ func newFullStack(t testing.TB, d store.Dialect, o fullOptions) *fullStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema, err := graph.NewSchema(graph.Deps{Tenants: tenants, Verifications: verifs, Evidence: ev, Webhooks: hooks, Billing: bill, Log: log})
+	schema, err := graph.NewSchema(graph.Deps{Tenants: tenants, Verifications: verifs, Evidence: ev, Webhooks: hooks, Billing: bill,
+		Policies: pipeline.NewPolicies(st), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +453,10 @@ func probes() map[string][]probe {
 		}
 	}
 	none := func(tenantData) map[string]any { return nil }
+	policyDoc := func(tenantData) map[string]any {
+		doc, _ := json.Marshal(risk.DefaultPolicy())
+		return map[string]any{"p": string(doc)}
+	}
 	forbidden := func(r gqlResponse) error {
 		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 			return fmt.Errorf("want FORBIDDEN (operators only): %+v", r.Errors)
@@ -534,7 +540,10 @@ func probes() map[string][]probe {
 				}
 				return nil
 			}}},
-		"setBudget": {{query: `mutation { setBudget(capMinor: 500, currency: "EUR", hard: false) { cap { minor } } }`, vars: none, own: true, insurerWide: true, check: noErrors}},
+		"riskPolicy":         {{query: `{ riskPolicy { version document } }`, vars: none, own: true, insurerWide: true, check: noErrors}},
+		"updateRiskPolicy":   {{query: `mutation($p: String!) { updateRiskPolicy(policy: $p) { version } }`, vars: policyDoc, own: true, insurerWide: true, check: noErrors}},
+		"simulateRiskPolicy": {{query: `mutation($p: String!) { simulateRiskPolicy(policy: $p) { total changed examples { verificationId } } }`, vars: policyDoc, own: true, check: noErrors}},
+		"setBudget":          {{query: `mutation { setBudget(capMinor: 500, currency: "EUR", hard: false) { cap { minor } } }`, vars: none, own: true, insurerWide: true, check: noErrors}},
 
 		// Subscriptions run over /graphql/ws (see subscriptionProbe).
 		"verificationUpdated": {{query: `subscription($ver: ID) { verificationUpdated(id: $ver) { eventId verificationId data } }`, vars: ids("ver")}},

@@ -25,6 +25,7 @@ type Deps struct {
 	Tenants       *tenant.Service
 	Verifications *verification.Service
 	Evidence      EvidenceService
+	Policies      PolicyService
 	Webhooks      WebhookService
 	Billing       BillingService
 	Log           *slog.Logger
@@ -57,6 +58,7 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 	}{
 		{b.verificationQueries(), b.verificationMutations()},
 		{b.reviewQueries(), b.reviewMutations()},
+		{b.riskQueries(), b.riskMutations()},
 		{b.webhookQueries(), b.webhookMutations()},
 		{b.billingQueries(), b.billingMutations()},
 	} {

@@ -155,6 +155,7 @@ func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
 	if a.evidence != nil {
 		gd.Evidence = a.evidence
 	}
+	gd.Policies = pipeline.NewPolicies(a.store)
 	if a.webhooks != nil {
 		gd.Webhooks = a.webhooks
 	}
