@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/console"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/testenv"
@@ -63,7 +64,9 @@ func artifacts(t *testing.T) string {
 func TestBrowser(t *testing.T) {
 	bin := chromium(t)
 	shots := artifacts(t)
-	e := newEnv(t, store.SQLite)
+	fb, fw := &fakeBilling{link: "https://blobs.example/exports/exp_1.csv", stripe: true}, &fakeWebhooks{}
+	e := newEnv(t, store.SQLite, func(_ *console.Config, d *console.Deps) { d.Billing, d.Webhooks = fb, fw })
+	fw.ins = e.ins.ID
 
 	clear := e.submitOne(t, "POL-2026-0001")
 	e.decide(t, clear, risk.DecisionClear, 10)
@@ -322,6 +325,33 @@ func TestBrowser(t *testing.T) {
 		v, _ := e.verifs.Get(e.submit, late)
 		if len(entries) != 0 || v.Review != nil {
 			t.Fatalf("a refused request had an effect: %+v %+v", entries, v.Review)
+		}
+	})
+
+	t.Run("billing and webhooks", func(t *testing.T) {
+		do(t,
+			chromedp.Navigate(base+"/billing"),
+			chromedp.WaitVisible(css(`svg.bars rect`)),
+			shot("10-billing.png"),
+		)
+		// The charts take their colours from app.css (no inline style).
+		if eval(t, `getComputedStyle(document.querySelector('svg.bars rect')).fill === 'rgb(11, 79, 108)' ? 1 : 0`) != 1 {
+			t.Error("the chart bars are not styled by app.css")
+		}
+		if eval(t, `document.querySelector('form[action$="/billing/budget"]') ? 1 : 0`) != 0 {
+			t.Error("finance is offered the budget form")
+		}
+		do(t,
+			signOut,
+			signIn(user.RoleAdmin),
+			chromedp.Navigate(base+"/webhooks"),
+			chromedp.WaitVisible(css(`section.endpoint table.deliveries`)),
+			shot("11-webhooks.png"),
+			chromedp.Click(css(`form[action$="/rotate"] button`)),
+			chromedp.WaitVisible(css(`#new-secret`)),
+		)
+		if len(fw.rotated) != 1 {
+			t.Errorf("rotated %v", fw.rotated)
 		}
 	})
 	t.Logf("screenshots in %s", shots)

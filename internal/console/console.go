@@ -204,7 +204,14 @@ func (c *Console) routes() *http.ServeMux {
 	m.Handle("POST "+b+"/settings/retention", c.action(c.setRetention))
 
 	m.Handle("GET "+b+"/billing", c.page(c.billing))
+	m.Handle("POST "+b+"/billing/budget", c.action(c.setBudget))
+	m.Handle("POST "+b+"/billing/export", c.action(c.exportUsage))
+
 	m.Handle("GET "+b+"/webhooks", c.page(c.webhooks))
+	m.Handle("POST "+b+"/webhooks/deliveries/{id}/replay", c.action(c.replayDelivery))
+	m.Handle("POST "+b+"/webhooks/endpoints/{id}/replay", c.action(c.replayFailed))
+	m.Handle("POST "+b+"/webhooks/endpoints/{id}/test", c.action(c.sendTest))
+	m.Handle("POST "+b+"/webhooks/endpoints/{id}/rotate", c.action(c.rotateSecret))
 	m.HandleFunc(b+"/", func(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, nil, http.StatusNotFound, "There is no such page.")
 	})
