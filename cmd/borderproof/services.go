@@ -13,6 +13,7 @@ import (
 	"github.com/borderproof/borderproof/internal/blob"
 	"github.com/borderproof/borderproof/internal/console"
 	"github.com/borderproof/borderproof/internal/evidence"
+	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/user"
 	"github.com/borderproof/borderproof/internal/verification"
@@ -139,7 +140,8 @@ func (a *app) openBlobs(ctx context.Context) error {
 
 // consoleHandler builds the web console on the domain services.
 func (a *app) consoleHandler(dev bool) (*console.Console, error) {
-	d := console.Deps{Users: a.users, Tenants: a.tenants, Settings: a.store, Log: a.log.With("component", "console")}
+	d := console.Deps{Users: a.users, Tenants: a.tenants, Settings: a.store, Policies: pipeline.NewPolicies(a.store),
+		Log: a.log.With("component", "console")}
 	if a.verifs != nil {
 		d.Verifications = a.verifs
 	}

@@ -81,8 +81,8 @@ type Evidence interface {
 }
 
 // Deps are the console's collaborators. Verifications, Settings, Evidence,
-// Billing and Webhooks are optional: a page whose service is missing says
-// so.
+// Billing, Webhooks and Policies are optional: a page whose service is
+// missing says so.
 type Deps struct {
 	Users         *user.Service
 	Tenants       Tenants
@@ -91,6 +91,7 @@ type Deps struct {
 	Evidence      Evidence
 	Billing       Billing
 	Webhooks      Webhooks
+	Policies      Policies
 	Log           *slog.Logger
 }
 
@@ -202,6 +203,8 @@ func (c *Console) routes() *http.ServeMux {
 	m.Handle("POST "+b+"/settings/users/{id}/disable", c.action(c.disableUser))
 	m.Handle("POST "+b+"/settings/users/{id}/enable", c.action(c.enableUser))
 	m.Handle("POST "+b+"/settings/retention", c.action(c.setRetention))
+	m.Handle("POST "+b+"/settings/risk-policy", c.action(c.savePolicy))
+	m.Handle("POST "+b+"/settings/risk-policy/simulate", c.action(c.simulatePolicy))
 
 	m.Handle("GET "+b+"/billing", c.page(c.billing))
 	m.Handle("POST "+b+"/billing/budget", c.action(c.setBudget))

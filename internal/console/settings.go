@@ -27,6 +27,8 @@ type settingsData struct {
 	// InviteURL is set once, right after an invitation is created.
 	InviteURL string
 	Invited   *user.Invitation
+	// Policy is nil when no policy service is configured.
+	Policy *policySection
 }
 
 // settingsFor loads the admin page; tenant.Authorize is the same check the
@@ -46,6 +48,11 @@ func (c *Console) settingsFor(r *http.Request, rq *request) (*settingsData, erro
 	}
 	if d.Invitations, err = c.d.Users.Invitations(r.Context()); err != nil {
 		return nil, err
+	}
+	if c.d.Policies != nil {
+		if d.Policy, err = c.loadPolicy(r.Context()); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

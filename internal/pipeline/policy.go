@@ -15,6 +15,8 @@ import (
 type PolicyStore interface {
 	RiskPolicy(ctx context.Context, insurerID string) (risk.Policy, bool, error)
 	PutRiskPolicy(ctx context.Context, p risk.Policy) error
+	// RiskPolicies lists the stored versions, newest first, at most 50.
+	RiskPolicies(ctx context.Context, insurerID string) ([]risk.Policy, error)
 	Verifications(ctx context.Context, insurerID, mode string, f verification.Filter, after string, limit int) ([]verification.Verification, error)
 }
 
@@ -49,6 +51,25 @@ func (s *Policies) current(ctx context.Context, insurerID string) (risk.Policy, 
 		pol.InsurerID = insurerID
 	}
 	return pol, nil
+}
+
+// Versions lists the caller's policy versions, newest first (at most 50).
+// Until one is stored, the default is the only version, version 1.
+func (s *Policies) Versions(ctx context.Context) ([]risk.Policy, error) {
+	p, err := tenant.Authorize(ctx, tenant.ScopeAdmin)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.st.RiskPolicies(ctx, p.Insurer.ID)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		def := risk.DefaultPolicy()
+		def.InsurerID = p.Insurer.ID
+		vs = []risk.Policy{def}
+	}
+	return vs, nil
 }
 
 // draft reads a policy document and numbers it as the next version.

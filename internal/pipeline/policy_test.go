@@ -34,6 +34,14 @@ func (m *memPolicies) PutRiskPolicy(_ context.Context, p risk.Policy) error {
 	return nil
 }
 
+func (m *memPolicies) RiskPolicies(context.Context, string) ([]risk.Policy, error) {
+	out := make([]risk.Policy, 0, len(m.versions))
+	for i := len(m.versions) - 1; i >= 0; i-- {
+		out = append(out, m.versions[i])
+	}
+	return out, nil
+}
+
 func (m *memPolicies) Verifications(context.Context, string, string, verification.Filter, string, int) ([]verification.Verification, error) {
 	return m.vs, nil
 }
@@ -80,5 +88,21 @@ func TestPolicyVersionsAndSimulation(t *testing.T) {
 	}
 	if cur, _ := svc.Current(admin); cur.Version != 2 {
 		t.Fatalf("current after update: %d", cur.Version)
+	}
+	vs, err := svc.Versions(admin)
+	if err != nil || len(vs) != 1 || vs[0].Version != 2 {
+		t.Fatalf("versions after update: %d %v", len(vs), err)
+	}
+	if _, err := svc.Versions(reader); !errs.Is(err, errs.Forbidden) {
+		t.Fatalf("versions without admin: %v", err)
+	}
+}
+
+func TestPolicyVersionsDefault(t *testing.T) {
+	admin := tenant.WithPrincipal(context.Background(), tenant.Principal{Insurer: tenant.Insurer{ID: "ins_a"},
+		Key: tenant.APIKey{ID: "key_a", Mode: tenant.Test, Scopes: []tenant.Scope{tenant.ScopeAdmin}}})
+	vs, err := pipeline.NewPolicies(&memPolicies{}).Versions(admin)
+	if err != nil || len(vs) != 1 || vs[0].Version != 1 || vs[0].InsurerID != "ins_a" {
+		t.Fatalf("versions without a stored policy: %+v %v", vs, err)
 	}
 }

@@ -209,6 +209,29 @@ func (s *Store) RiskPolicy(ctx context.Context, insurerID string) (risk.Policy, 
 	return p, true, nil
 }
 
+// RiskPolicies lists the insurer's stored policy versions, newest first,
+// at most 50.
+func (s *Store) RiskPolicies(ctx context.Context, insurerID string) ([]risk.Policy, error) {
+	rows, err := s.pool().query(ctx, `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 50`, insurerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []risk.Policy
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var p risk.Policy
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			return nil, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // PutRiskPolicy stores a new version of the insurer's policy. The version
 // must be the next one (1 + the current, where the built-in default is 1);
 // a taken version is a Conflict.
