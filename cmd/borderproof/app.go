@@ -81,7 +81,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*
 	}
 	a.tenants = tenant.NewService(st, country.Region, log)
 	if cfg.RedisURL != "" || len(cfg.RedisClusterNodes) > 0 {
-		qc := queue.Config{URL: cfg.RedisURL, ClusterNodes: cfg.RedisClusterNodes}
+		qc := queue.Config{URL: cfg.RedisURL, ClusterNodes: cfg.RedisClusterNodes, ClusterPassword: cfg.RedisPassword, ClusterTLS: cfg.RedisTLS}
 		if a.redis, err = qc.ConnOpt(); err != nil {
 			a.close()
 			return nil, fmt.Errorf("configuration: BORDERPROOF_REDIS_URL: %w", err)

@@ -15,6 +15,8 @@ type Config struct {
 	DatabaseURL        string   `env:"BORDERPROOF_DATABASE_URL"`
 	RedisURL           string   `env:"BORDERPROOF_REDIS_URL"`
 	RedisClusterNodes  []string `env:"BORDERPROOF_REDIS_CLUSTER_NODES" envSeparator:","`
+	RedisPassword      string   `env:"BORDERPROOF_REDIS_PASSWORD"`
+	RedisTLS           bool     `env:"BORDERPROOF_REDIS_TLS"`
 	ListenAddr         string   `env:"BORDERPROOF_LISTEN_ADDR" envDefault:"0.0.0.0:8080"`
 	LogLevel           string   `env:"BORDERPROOF_LOG_LEVEL" envDefault:"info"`
 	RateLimitPerSecond int      `env:"BORDERPROOF_RATE_LIMIT_PER_SECOND" envDefault:"50"`

@@ -5,6 +5,7 @@ package queue
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,16 +29,25 @@ const (
 var Weights = map[string]int{Critical: 6, Default: 3, Low: 1}
 
 // Config is the Redis connection: a redis:// or rediss:// URL, or a list of
-// cluster node addresses.
+// cluster node addresses (with a password and TLS, as managed clusters
+// such as ElastiCache require). In a cluster every key of one asynq queue
+// carries the hash tag {queue}, so a queue lives in one slot and the three
+// queues spread over the cluster.
 type Config struct {
-	URL          string
-	ClusterNodes []string
+	URL             string
+	ClusterNodes    []string
+	ClusterPassword string
+	ClusterTLS      bool
 }
 
 // ConnOpt builds asynq's connection option.
 func (c Config) ConnOpt() (asynq.RedisConnOpt, error) {
 	if len(c.ClusterNodes) > 0 {
-		return asynq.RedisClusterClientOpt{Addrs: c.ClusterNodes}, nil
+		opt := asynq.RedisClusterClientOpt{Addrs: c.ClusterNodes, Password: c.ClusterPassword}
+		if c.ClusterTLS {
+			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return opt, nil
 	}
 	if c.URL == "" {
 		return nil, errors.New("redis URL is empty")

@@ -57,3 +57,17 @@ func TestEnqueueIsIdempotentAndMetricsSeeIt(t *testing.T) {
 	}
 	_, _ = insp.DeleteAllPendingTasks(queue.Default)
 }
+
+func TestClusterConfig(t *testing.T) {
+	opt, err := queue.Config{ClusterNodes: []string{"10.0.0.1:6379", "10.0.0.2:6379"}, ClusterPassword: "token", ClusterTLS: true}.ConnOpt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := opt.(asynq.RedisClusterClientOpt)
+	if !ok || len(c.Addrs) != 2 || c.Password != "token" || c.TLSConfig == nil {
+		t.Fatalf("cluster option: %+v", opt)
+	}
+	if _, err := (queue.Config{}).ConnOpt(); err == nil {
+		t.Fatal("an empty configuration was accepted")
+	}
+}
