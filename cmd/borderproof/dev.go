@@ -118,6 +118,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string, rateLimit int) e
 	if qc := queue.NewCollector(a.redis); a.reg.Register(qc) == nil {
 		defer qc.Close()
 	}
+	_ = a.reg.Register(newBacklogCollector(a))
 	info.ConsoleURL = a.baseURL + "/console/"
 	if info.ConsoleUsers, err = a.console.EnsureDemoUsers(ctx, info.InsurerID); err != nil {
 		ln.Close()

@@ -24,6 +24,7 @@ func (a *app) serveOps(ctx context.Context, ln net.Listener) error {
 			a.closers = append(a.closers, func() { qc.Close() })
 		}
 	}
+	_ = a.reg.Register(newBacklogCollector(a))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

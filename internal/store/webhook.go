@@ -493,3 +493,12 @@ func (s *Store) OverdueWebhookDeliveries(ctx context.Context, before time.Time, 
 		WHERE status = $1 AND next_attempt_at < $2 AND (leased_until IS NULL OR leased_until < $2)
 		ORDER BY next_attempt_at LIMIT $3`, string(webhook.Pending), micros(before), limit)
 }
+
+// WebhookBacklog counts, across insurers, deliveries still PENDING and how
+// many of those are overdue (their next attempt is in the past), for the
+// operators' backlog gauge.
+func (s *Store) WebhookBacklog(ctx context.Context, now time.Time) (pending, overdue int, err error) {
+	err = s.pool().row(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN next_attempt_at < $1 THEN 1 ELSE 0 END), 0)
+		FROM webhook_deliveries WHERE status = 'PENDING'`, micros(now)).Scan(&pending, &overdue)
+	return pending, overdue, err
+}
