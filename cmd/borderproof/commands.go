@@ -13,33 +13,46 @@ import (
 	"github.com/borderproof/borderproof/internal/tenant"
 )
 
+// startProduction reads the environment, connects, starts tracing and
+// listens: the common start of the api and worker processes. The caller
+// closes the app.
+func startProduction(cmd *cobra.Command, service string) (*app, Config, net.Listener, error) {
+	cfg, err := loadConfig("database", "redis", "vault")
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	a, err := openApp(cmd.Context(), cfg, newLogger(cfg.LogLevel), false)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	if err := startTracing(cmd.Context(), service, a); err != nil {
+		a.close()
+		return nil, cfg, nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		a.close()
+		return nil, cfg, nil, fmt.Errorf("BORDERPROOF_LISTEN_ADDR: %w", err)
+	}
+	return a, cfg, ln, nil
+}
+
 func apiCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "api",
 		Short: "Serve the GraphQL API (configured by environment)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig("database", "redis", "vault")
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg.LogLevel)
-			a, err := openApp(cmd.Context(), cfg, log, false)
+			a, cfg, ln, err := startProduction(cmd, "borderproof-api")
 			if err != nil {
 				return err
 			}
 			defer a.close()
-			if err := startTracing(cmd.Context(), "borderproof-api", a); err != nil {
-				return err
-			}
 			srv, err := a.apiServer(cmd.Context(), cfg)
 			if err != nil {
+				ln.Close()
 				return err
 			}
-			ln, err := net.Listen("tcp", cfg.ListenAddr)
-			if err != nil {
-				return fmt.Errorf("BORDERPROOF_LISTEN_ADDR: %w", err)
-			}
-			log.Info("api listening", "addr", ln.Addr().String())
+			a.log.Info("api listening", "addr", ln.Addr().String())
 			return srv.Serve(cmd.Context(), ln)
 		},
 	}
@@ -50,28 +63,17 @@ func workerCmd() *cobra.Command {
 		Use:   "worker",
 		Short: "Run task handlers and the scheduler (configured by environment)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig("database", "redis", "vault")
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg.LogLevel)
-			a, err := openApp(cmd.Context(), cfg, log, false)
+			a, cfg, ln, err := startProduction(cmd, "borderproof-worker")
 			if err != nil {
 				return err
 			}
 			defer a.close()
-			if err := startTracing(cmd.Context(), "borderproof-worker", a); err != nil {
-				return err
-			}
 			w, err := a.worker(cmd.Context(), cfg, workerOpts{})
 			if err != nil {
+				ln.Close()
 				return err
 			}
-			ln, err := net.Listen("tcp", cfg.ListenAddr)
-			if err != nil {
-				return fmt.Errorf("BORDERPROOF_LISTEN_ADDR: %w", err)
-			}
-			log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "ops_addr", ln.Addr().String())
+			a.log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "ops_addr", ln.Addr().String())
 			return runAll(cmd,
 				func() error { return a.serveOps(cmd.Context(), ln) },
 				func() error { return w.Run(cmd.Context()) },
