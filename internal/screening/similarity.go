@@ -3,6 +3,7 @@ package screening
 import (
 	"slices"
 	"unicode"
+	"unicode/utf8"
 )
 
 // JaroWinkler returns the Jaro-Winkler similarity of left and right in
@@ -311,25 +312,26 @@ func wordCombinations(tokens []string) [][]string {
 // alike (vowels; b f p v; c g j k q s x z; d t; m n; h w); any other first
 // character is its own class.
 func phoneticClass(s string) rune {
-	for _, r := range s {
-		r = unicode.ToUpper(r)
-		switch r {
-		case 'A', 'E', 'I', 'O', 'U', 'Y':
-			return 'A'
-		case 'B', 'F', 'P', 'V':
-			return 'B'
-		case 'C', 'G', 'J', 'K', 'Q', 'S', 'X', 'Z':
-			return 'C'
-		case 'D', 'T':
-			return 'D'
-		case 'M', 'N':
-			return 'M'
-		case 'H', 'W':
-			return 'H'
-		}
-		return r
+	if s == "" {
+		return ' '
 	}
-	return ' '
+	r, _ := utf8.DecodeRuneInString(s)
+	r = unicode.ToUpper(r)
+	switch r {
+	case 'A', 'E', 'I', 'O', 'U', 'Y':
+		return 'A'
+	case 'B', 'F', 'P', 'V':
+		return 'B'
+	case 'C', 'G', 'J', 'K', 'Q', 'S', 'X', 'Z':
+		return 'C'
+	case 'D', 'T':
+		return 'D'
+	case 'M', 'N':
+		return 'M'
+	case 'H', 'W':
+		return 'H'
+	}
+	return r
 }
 
 // firstCharacterSoundexMatch reports whether two non-empty tokens start
