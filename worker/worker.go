@@ -61,12 +61,13 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 		cfg.ShutdownTimeout = 25 * time.Second
 	}
 	srv := asynq.NewServer(opt, asynq.Config{
-		Concurrency:     cfg.Concurrency,
-		Queues:          queue.Weights,
-		BaseContext:     func() context.Context { return context.WithoutCancel(ctx) },
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		IsFailure:       IsFailure,
-		RetryDelayFunc:  RetryDelay,
+		Concurrency:       cfg.Concurrency,
+		Queues:            queue.Weights,
+		BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		IsFailure:         IsFailure,
+		RetryDelayFunc:    RetryDelay,
+		TaskCheckInterval: queue.PollInterval,
 		// Scheduled polls and retries become ready within a second.
 		DelayedTaskCheckInterval: time.Second,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/borderproof/borderproof/internal/queue"
 )
 
 // RawConfig configures the raw asynq loop.
@@ -63,8 +65,11 @@ func RunRawAsynq(ctx context.Context, opt asynq.RedisConnOpt, cfg RawConfig, log
 	srv := asynq.NewServer(opt, asynq.Config{
 		Concurrency: cfg.Concurrency,
 		Queues:      map[string]int{cfg.Queue: 1},
-		Logger:      quietAsynq{log},
-		LogLevel:    asynq.ErrorLevel,
+		// The service's workers poll an empty queue this often; so must
+		// the baseline, or it measures asynq's idle sleep.
+		TaskCheckInterval: queue.PollInterval,
+		Logger:            quietAsynq{log},
+		LogLevel:          asynq.ErrorLevel,
 	})
 	if err := srv.Start(mux); err != nil {
 		return RawResult{}, fmt.Errorf("asynq server: %w", err)

@@ -18,6 +18,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,7 +62,8 @@ func (c FSConfig) Validate() error {
 }
 
 // FS is a Store in a local directory, for dev mode. Blob bodies live under
-// Root/data/<key> and their content types under Root/meta/<key>; every
+// Root/data/<key> and content types other than application/octet-stream
+// under Root/meta/<key>; every
 // access goes through an os.Root, so neither a key nor a symbolic link can
 // reach outside Root. Writes are atomic (temporary file, fsync, rename).
 // Signed URLs are served by Handler.
@@ -72,6 +74,10 @@ type FS struct {
 	key     []byte
 	log     *slog.Logger
 	now     func() time.Time
+	// dirs holds the directories below root known to exist, so a write
+	// into one skips MkdirAll (a system call per path segment). Blobs are
+	// deleted, directories never are.
+	dirs sync.Map
 }
 
 const (
@@ -118,7 +124,7 @@ func (f *FS) Put(ctx context.Context, key string, body io.Reader, size int64, co
 		return err
 	}
 	if contentType == "" {
-		contentType = "application/octet-stream"
+		contentType = defaultContentType
 	}
 	if _, _, err := mime.ParseMediaType(contentType); err != nil {
 		return errs.E(errs.Invalid, "invalid content type")
@@ -130,25 +136,60 @@ func (f *FS) Put(ctx context.Context, key string, body io.Reader, size int64, co
 	if err := f.writeAtomic(path.Join(dataDir, key), &ctxReader{ctx: ctx, r: body}, size); err != nil {
 		return err
 	}
-	return f.writeAtomic(path.Join(metaDir, key), strings.NewReader(contentType), int64(len(contentType)))
+	meta := path.Join(metaDir, key)
+	if contentType == defaultContentType {
+		// The default needs no file; drop one left by an earlier Put.
+		if err := f.root.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return f.ioError(err, "blob could not be stored")
+		}
+		return nil
+	}
+	return f.writeAtomic(meta, strings.NewReader(contentType), int64(len(contentType)))
+}
+
+// defaultContentType is the content type of a blob without a meta file.
+const defaultContentType = "application/octet-stream"
+
+// openDir opens dir below root as a root of its own, creating it first
+// unless it is known to exist; name operations inside it then resolve one
+// segment instead of every segment of the path.
+func (f *FS) openDir(dir string) (*os.Root, error) {
+	if _, ok := f.dirs.Load(dir); ok {
+		d, err := f.root.OpenRoot(dir)
+		if err == nil {
+			return d, nil
+		}
+		f.dirs.Delete(dir) // removed behind our back: create it again
+	}
+	if err := f.root.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d, err := f.root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	f.dirs.Store(dir, struct{}{})
+	return d, nil
 }
 
 // writeAtomic writes exactly size bytes to a temporary file beside name and
 // renames it into place.
 func (f *FS) writeAtomic(name string, body io.Reader, size int64) error {
-	dir := path.Dir(name)
-	if err := f.root.MkdirAll(dir, 0o700); err != nil {
+	dir, base := path.Split(name)
+	d, err := f.openDir(path.Clean(dir))
+	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return errs.Wrap(err, errs.Conflict, "blob key is the prefix of another blob's key")
 		}
 		return f.ioError(err, "blob could not be stored")
 	}
+	defer d.Close()
 	var rnd [12]byte
 	rand.Read(rnd[:])
 	// Key segments never start with '.', so temporary names cannot collide
 	// with a key.
-	tmpName := path.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
-	tmp, err := f.root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmpName := ".tmp-" + hex.EncodeToString(rnd[:])
+	tmp, err := d.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return f.ioError(err, "blob could not be stored")
 	}
@@ -156,7 +197,7 @@ func (f *FS) writeAtomic(name string, body io.Reader, size int64) error {
 	defer func() {
 		if !done {
 			tmp.Close()
-			f.root.Remove(tmpName)
+			d.Remove(tmpName)
 		}
 	}()
 	er := &exactReader{r: body, left: size}
@@ -178,16 +219,19 @@ func (f *FS) writeAtomic(name string, body io.Reader, size int64) error {
 		return f.ioError(err, "blob could not be stored")
 	}
 	done = true
-	if err := f.root.Rename(tmpName, name); err != nil {
-		f.root.Remove(tmpName)
+	if err := d.Rename(tmpName, base); err != nil {
+		d.Remove(tmpName)
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, fs.ErrExist) {
+			return errs.Wrap(err, errs.Conflict, "blob key is the prefix of another blob's key")
+		}
 		return f.ioError(err, "blob could not be stored")
 	}
 	if f.noSync {
 		return nil
 	}
-	if d, err := f.root.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if df, err := d.Open("."); err == nil {
+		df.Sync()
+		df.Close()
 	}
 	return nil
 }
@@ -306,7 +350,7 @@ func (f *FS) Handler() http.Handler {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		ct := "application/octet-stream"
+		ct := defaultContentType
 		if b, err := f.root.ReadFile(path.Join(metaDir, key)); err == nil {
 			ct = string(b)
 		}

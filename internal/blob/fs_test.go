@@ -371,3 +371,58 @@ func TestFSNoSyncStillStores(t *testing.T) {
 		t.Fatalf("read %q", b)
 	}
 }
+
+// A blob rewritten with the default content type loses the type it had,
+// and a directory removed behind the store's back is made again.
+func TestFSContentTypeReplacedAndDirsRecreated(t *testing.T) {
+	t.Parallel()
+	f, root := newTestFS(t)
+	ctx := context.Background()
+	key := "evidence/ins_1/ver_1/chk_1.bin"
+	mux := http.NewServeMux()
+	mux.Handle(MountPath, f.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	contentType := func() string {
+		t.Helper()
+		signed, err := f.SignedURL(ctx, key, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := serve(t, srv, signed, http.MethodGet, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+		return resp.Header.Get("Content-Type")
+	}
+	if err := f.Put(ctx, key, strings.NewReader("{}"), 2, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if got := contentType(); got != "application/json" {
+		t.Fatalf("typed blob served as %q", got)
+	}
+	if err := f.Put(ctx, key, strings.NewReader("raw"), 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := contentType(); got != "application/octet-stream" {
+		t.Fatalf("rewritten blob served as %q, want the default", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "meta", filepath.FromSlash(key))); !os.IsNotExist(err) {
+		t.Fatalf("a default-typed blob keeps a meta file: %v", err)
+	}
+
+	if err := os.RemoveAll(filepath.Join(root, "data", "evidence")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Put(ctx, key, strings.NewReader("again"), 5, ""); err != nil {
+		t.Fatalf("Put after the directory was removed: %v", err)
+	}
+	rc, err := f.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "again" {
+		t.Fatalf("read %q", b)
+	}
+}
