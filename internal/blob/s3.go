@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,6 +71,12 @@ func NewS3(awsCfg aws.Config, cfg S3Config, logger *slog.Logger) (*S3, error) {
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		if strings.HasPrefix(strings.ToLower(cfg.Endpoint), "http://") {
+			// A body is streamed, and the SDK can checksum a stream only
+			// in a trailer, which it sends only over TLS; on a plain-HTTP
+			// endpoint (a local S3 emulator) every PutObject would fail.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		}
 		o.UsePathStyle = cfg.UsePathStyle
 	})

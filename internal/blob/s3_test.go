@@ -22,10 +22,15 @@ import (
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testAWSConfig is what config.LoadDefaultConfig gives the service,
+// including its checksum defaults (the zero value would skip checksums and
+// hide a failure the service meets).
 func testAWSConfig() aws.Config {
 	return aws.Config{
-		Region:      "eu-west-1",
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Region:                     "eu-west-1",
+		Credentials:                credentials.NewStaticCredentialsProvider("test", "test", ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	}
 }
 
