@@ -15,11 +15,13 @@ import (
 type BillingService interface {
 	Sync(ctx context.Context) ([]billing.SyncRun, error)
 	ReconcileAll(ctx context.Context, from, to time.Time) ([]billing.ReconciliationRun, error)
+	RollUp(ctx context.Context) (int, error)
 }
 
-// BillingHandlers handle billing:sync (send unsynced usage to Stripe) and
-// billing:reconcile (compare a day of the ledger with Stripe). now is the
-// clock that decides the default reconciliation day.
+// BillingHandlers handle billing:sync (send unsynced usage to Stripe),
+// billing:reconcile (compare a day of the ledger with Stripe) and
+// billing:rollup (price the usage rows the check pipeline wrote). now is
+// the clock that decides the default reconciliation day.
 func BillingHandlers(svc BillingService, now func() time.Time, log *slog.Logger) []Handler {
 	return []Handler{
 		{Type: billing.TaskSync, Fn: func(ctx context.Context, _ []byte) error {
@@ -44,14 +46,21 @@ func BillingHandlers(svc BillingService, now func() time.Time, log *slog.Logger)
 			}
 			return err
 		}},
+		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {
+			_, err := svc.RollUp(ctx)
+			return err
+		}},
 	}
 }
 
 // BillingPeriodic schedules the sync every minute and the reconciliation of
-// the previous UTC day at 02:30 UTC, on the low queue.
+// the previous UTC day at 02:30 UTC, on the low queue, and the usage
+// roll-up every billing.RollUpEvery on the default queue (the check
+// pipeline also queues it after each billable check).
 func BillingPeriodic() []Periodic {
 	return []Periodic{
 		{Cron: "* * * * *", Type: billing.TaskSync, Queue: queue.Low},
 		{Cron: "30 2 * * *", Type: billing.TaskReconcile, Queue: queue.Low},
+		{Cron: "@every " + billing.RollUpEvery.String(), Type: billing.TaskRollUp, Queue: queue.Default},
 	}
 }

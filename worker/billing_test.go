@@ -15,6 +15,7 @@ import (
 
 type fakeBilling struct {
 	syncs    int
+	rollUps  int
 	from, to time.Time
 	syncErr  error
 }
@@ -27,6 +28,11 @@ func (f *fakeBilling) Sync(context.Context) ([]billing.SyncRun, error) {
 func (f *fakeBilling) ReconcileAll(_ context.Context, from, to time.Time) ([]billing.ReconciliationRun, error) {
 	f.from, f.to = from, to
 	return nil, nil
+}
+
+func (f *fakeBilling) RollUp(context.Context) (int, error) {
+	f.rollUps++
+	return 0, nil
 }
 
 func billingHandler(t *testing.T, hs []Handler, typ string) func(context.Context, []byte) error {
@@ -68,8 +74,14 @@ func TestBillingHandlers(t *testing.T) {
 		t.Fatalf("bad payload retried: %v", err)
 	}
 
+	roll := billingHandler(t, hs, billing.TaskRollUp)
+	if err := roll(ctx, nil); err != nil || f.rollUps != 1 {
+		t.Fatalf("roll-up: %v (%d runs)", err, f.rollUps)
+	}
+
 	p := BillingPeriodic()
-	if len(p) != 2 || p[0].Type != billing.TaskSync || p[1].Type != billing.TaskReconcile {
+	if len(p) != 3 || p[0].Type != billing.TaskSync || p[1].Type != billing.TaskReconcile || p[2].Type != billing.TaskRollUp ||
+		p[2].Cron != "@every 10s" {
 		t.Fatalf("periodic: %+v", p)
 	}
 }

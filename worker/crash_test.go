@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
@@ -92,6 +93,24 @@ func (f *fixture) assertExactlyOnce(ids []string) {
 	}
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE insurer_id = $1`, f.insurer.ID); n != billable {
 		f.t.Fatalf("usage rows = %d, billable checks = %d", n, billable)
+	}
+	// Pricing: a roll-up task lost with the worker or with Redis is what
+	// the scheduler's periodic roll-up (not running here) makes up for.
+	for {
+		n, err := f.store.RollUpUsage(context.Background(), billing.RollUpBatch)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	// Each unit counted once in the running totals, whatever crashed.
+	if n := f.count(`SELECT COALESCE(SUM(quantity), 0) FROM usage_monthly WHERE insurer_id = $1`, f.insurer.ID); n != billable {
+		f.t.Fatalf("monthly rollup counts %d units, billable checks = %d", n, billable)
+	}
+	if n := f.count(`SELECT COALESCE(SUM(quantity), 0) FROM usage_daily WHERE insurer_id = $1`, f.insurer.ID); n != billable {
+		f.t.Fatalf("daily rollup counts %d units, billable checks = %d", n, billable)
 	}
 	// Objects on disk; a write cut by the crash leaves a temporary file
 	// that is not an object.

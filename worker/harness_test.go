@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/blob"
 	"github.com/borderproof/borderproof/internal/partner"
 	"github.com/borderproof/borderproof/internal/partner/clients"
@@ -142,7 +143,11 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 // tests themselves, at their own pace).
 func (s *stack) handlers() []Handler {
 	return []Handler{CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
-		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }}}
+		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }},
+		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {
+			_, err := s.store.RollUpUsage(ctx, billing.RollUpBatch)
+			return err
+		}}}
 }
 
 // worker builds an asynq server with the pipeline's handlers.

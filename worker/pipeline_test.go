@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/partnersim/simtest"
 	"github.com/borderproof/borderproof/internal/pipeline"
@@ -90,6 +91,31 @@ func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
 	// Four partner answers are billable; the local MRZ check is not.
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 4 {
 		t.Fatalf("usage rows = %d, want 4", n)
+	}
+	// Written unpriced with the result; a roll-up task prices them.
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1 AND priced_at IS NULL`, v.ID); n != 4 {
+		t.Fatalf("unpriced usage rows = %d, want 4", n)
+	}
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	scheduled, err := insp.ListScheduledTasks(verification.QueueDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rollUp *asynq.TaskInfo
+	for _, ti := range scheduled {
+		if ti.Type == billing.TaskRollUp {
+			rollUp = ti
+		}
+	}
+	if rollUp == nil {
+		t.Fatalf("no %s task queued after billable checks", billing.TaskRollUp)
+	}
+	if err := process(t, w, billing.TaskRollUp, rollUp.Payload); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1 AND priced_at IS NOT NULL AND plan_id <> ''`, v.ID); n != 4 {
+		t.Fatalf("priced usage rows = %d, want 4", n)
 	}
 	// Evidence is sealed: the stored bytes are not the partner's JSON.
 	for _, c := range got.Checks {

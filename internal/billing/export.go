@@ -33,6 +33,10 @@ func (s *Service) ExportUsage(ctx context.Context, in ExportInput) (Export, erro
 	if s.blobs == nil {
 		return Export{}, errs.E(errs.Unavailable, "exports are not configured")
 	}
+	// Rows the check pipeline wrote in the last seconds get their amounts.
+	if _, err := s.RollUp(ctx); err != nil {
+		return Export{}, err
+	}
 	now := s.now().UTC()
 	e := Export{ID: id.NewAt(id.Export, now), InsurerID: in.InsurerID, Mode: in.Mode,
 		From: DayStart(in.From), To: DayStart(in.To).AddDate(0, 0, 1), Format: in.Format,

@@ -145,6 +145,22 @@ func (s *Service) RecordUsage(ctx context.Context, u Usage) (Recorded, error) {
 	return s.st.RecordUsage(ctx, u)
 }
 
+// RollUpBatch is how many usage rows one roll-up transaction prices.
+const RollUpBatch = 500
+
+// RollUp prices every usage row the check pipeline wrote without a price
+// (task billing:rollup), a batch per transaction, and returns how many.
+func (s *Service) RollUp(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.st.RollUpUsage(ctx, RollUpBatch)
+		total += n
+		if err != nil || n < RollUpBatch {
+			return total, err
+		}
+	}
+}
+
 // CheckBudget is called before a submission is accepted. It reads one row
 // (the cap and the month's running live spend). TEST submissions are never
 // limited: sandbox usage is not billed. At or above the cap a hard budget
@@ -189,6 +205,9 @@ type BudgetStatus struct {
 
 // Budget returns the insurer's budget and this month's spend.
 func (s *Service) Budget(ctx context.Context, insurerID string) (BudgetStatus, error) {
+	if _, err := s.RollUp(ctx); err != nil {
+		return BudgetStatus{}, err
+	}
 	month := MonthStart(s.now())
 	b, spend, err := s.st.BudgetState(ctx, insurerID, month)
 	if err != nil {
@@ -284,6 +303,11 @@ func (s *Service) Usage(ctx context.Context, q UsageQuery) (UsageReport, error) 
 	if err := q.Validate(); err != nil {
 		return UsageReport{}, err
 	}
+	// Finance reads price the rows the check pipeline wrote in the last
+	// seconds first (a no-op index probe when there are none).
+	if _, err := s.RollUp(ctx); err != nil {
+		return UsageReport{}, err
+	}
 	q.From, q.To = DayStart(q.From), DayStart(q.To)
 	rows, err := s.st.UsageDaily(ctx, q.InsurerID, q.Mode, q.From, q.To.AddDate(0, 0, 1))
 	if err != nil {
@@ -367,6 +391,9 @@ func (s *Service) PartnerCosts(ctx context.Context, mode string, from, to time.T
 	if err := f.Err(); err != nil {
 		return nil, err
 	}
+	if _, err := s.RollUp(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.st.UsageDaily(ctx, "", mode, DayStart(from), DayStart(to).AddDate(0, 0, 1))
 	if err != nil {
 		return nil, err
@@ -433,6 +460,9 @@ func (s *Service) InvoicePreview(ctx context.Context, insurerID, mode string, mo
 		month = s.now()
 	}
 	month = MonthStart(month)
+	if _, err := s.RollUp(ctx); err != nil {
+		return InvoicePreview{}, err
+	}
 	rows, err := s.st.UsageDaily(ctx, insurerID, mode, month, month.AddDate(0, 1, 0))
 	if err != nil {
 		return InvoicePreview{}, err

@@ -19,6 +19,10 @@ type Store interface {
 	// outbox event for each budget threshold newly reached. A check that
 	// already has a row is a Duplicate and changes nothing.
 	RecordUsage(ctx context.Context, u Usage) (Recorded, error)
+	// RollUpUsage prices up to limit usage rows written without a price
+	// (the check pipeline's), oldest first, exactly as RecordUsage would
+	// have, and returns how many it priced.
+	RollUpUsage(ctx context.Context, limit int) (int, error)
 
 	// PutPlan creates or replaces a plan and its prices.
 	PutPlan(ctx context.Context, p Plan, at time.Time) error

@@ -13,7 +13,21 @@ const (
 	TaskSync = "billing:sync"
 	// TaskReconcile compares a day of the ledger with Stripe (daily).
 	TaskReconcile = "billing:reconcile"
+	// TaskRollUp prices usage rows written by the check pipeline (queued
+	// after each billable check, at most once a second, and every
+	// RollUpEvery by the scheduler).
+	TaskRollUp = "billing:rollup"
 )
+
+// RollUpEvery is the scheduler's period for TaskRollUp, the bound on how
+// long a row can stay unpriced when no check queues the task.
+const RollUpEvery = 10 * time.Second
+
+// RollUpTaskID is the id of the roll-up tick of t's second: however many
+// checks finish in one second, one task prices their rows.
+func RollUpTaskID(t time.Time) string {
+	return TaskRollUp + ":" + t.UTC().Format("20060102150405")
+}
 
 // SyncTaskID is the task id of the sync tick in t's minute: one tick per
 // minute however many schedulers enqueue it.

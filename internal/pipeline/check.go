@@ -435,9 +435,21 @@ func (p *Pipeline) finish(ctx context.Context, v verification.Verification, c ve
 	}
 	if applied {
 		p.publish(ctx, u.Events)
+		if u.Usage != nil {
+			p.rollUpSoon(ctx, u.At)
+		}
 	}
 	p.afterCheck(ctx, v.InsurerID, v.ID)
 	return nil
+}
+
+// rollUpSoon queues the pricing of the usage row just written: one task
+// per second, a second later, prices every row of that second together.
+// The scheduler's periodic roll-up covers a failure.
+func (p *Pipeline) rollUpSoon(ctx context.Context, at time.Time) {
+	if err := p.d.Queue.Enqueue(ctx, billing.TaskRollUp, nil, billing.RollUpTaskID(at), verification.QueueDefault, time.Second); err != nil {
+		p.log.WarnContext(ctx, "enqueue usage roll-up; the scheduler will run it", "err", err)
+	}
 }
 
 // afterCheck queues scoring: the final score once every check is terminal

@@ -30,99 +30,271 @@ func (s *Store) RecordUsage(ctx context.Context, u billing.Usage) (billing.Recor
 	return r, err
 }
 
-// recordUsage writes a usage row inside the caller's transaction (the check
-// pipeline calls it with the check's result). It inserts the row (a check
-// that already has one is a duplicate and changes nothing), prices it from
-// the insurer's plan and the month's running total of the meter, adds it to
-// the monthly, daily and spend rollups, and writes a usage.budget_threshold
-// outbox event for each budget threshold the live spend newly reaches. The
-// monthly row is updated in place, so concurrent recorders of one insurer
-// and meter serialise on it and every unit gets its own tier position.
+// recordUsage writes a usage row and prices it in the caller's
+// transaction (RecordUsage). A check that already has a row is a duplicate
+// and changes nothing.
 func (s *Store) recordUsage(ctx context.Context, c conn, u billing.Usage) (billing.Recorded, error) {
 	u.OccurredAt = u.OccurredAt.UTC().Truncate(time.Microsecond)
+	inserted, err := insertUsage(ctx, c, u)
+	if err != nil {
+		return billing.Recorded{}, err
+	}
+	if !inserted {
+		return billing.Recorded{Usage: u, Duplicate: true}, nil
+	}
+	priced, events, err := s.priceUsage(ctx, c, []billing.Usage{u})
+	if err != nil {
+		return billing.Recorded{}, err
+	}
+	return billing.Recorded{Usage: priced[0], EventIDs: events}, nil
+}
+
+// insertUsage writes a usage row unpriced (priced_at NULL); false when the
+// check already has one. The check pipeline calls it inside the check's
+// transaction and leaves pricing to RollUpUsage: pricing updates rows
+// shared by every check of an insurer (the month's running totals), and
+// holding their locks until each check's commit made all of an insurer's
+// checks wait on one another.
+func insertUsage(ctx context.Context, c conn, u billing.Usage) (bool, error) {
 	res, err := c.exec(ctx, `INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
 			partner_cost_currency, verification_id, check_id, occurred_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (check_id) DO NOTHING`,
 		u.ID, u.InsurerID, u.Mode, string(u.Meter), u.Quantity, u.Partner, u.PartnerCost.Minor, u.PartnerCost.Currency,
-		u.VerificationID, u.CheckID, micros(u.OccurredAt))
+		u.VerificationID, u.CheckID, micros(u.OccurredAt.UTC().Truncate(time.Microsecond)))
 	if err != nil {
-		return billing.Recorded{}, fmt.Errorf("insert usage: %w", err)
+		return false, fmt.Errorf("insert usage: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return billing.Recorded{Usage: u, Duplicate: true}, nil
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// RollUpUsage implements billing.Store: it prices up to limit unpriced
+// usage rows, oldest first, in one transaction. On PostgreSQL concurrent
+// callers take disjoint rows (SKIP LOCKED); SQLite has one writer.
+func (s *Store) RollUpUsage(ctx context.Context, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	n := 0
+	err := s.tx(ctx, func(c conn) error {
+		n = 0
+		rows, err := c.query(ctx, `SELECT id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
+				partner_cost_currency, verification_id, check_id, occurred_at
+			FROM usage_events WHERE priced_at IS NULL ORDER BY occurred_at, id LIMIT $1`+lock, limit)
+		if err != nil {
+			return err
+		}
+		var list []billing.Usage
+		for rows.Next() {
+			var u billing.Usage
+			var meter string
+			var at int64
+			if err := rows.Scan(&u.ID, &u.InsurerID, &u.Mode, &meter, &u.Quantity, &u.Partner, &u.PartnerCost.Minor,
+				&u.PartnerCost.Currency, &u.VerificationID, &u.CheckID, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			u.Meter, u.OccurredAt = billing.Meter(meter), fromMicros(at)
+			list = append(list, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(list) == 0 {
+			return err
+		}
+		if _, _, err := s.priceUsage(ctx, c, list); err != nil {
+			return err
+		}
+		n = len(list)
+		return nil
+	})
+	return n, err
+}
+
+// usageGroup is the rows of one running total: insurer, mode, month, meter.
+type usageGroup struct {
+	insurerID, mode, meter string
+	month                  int64
+}
+
+// priceUsage prices inserted, unpriced rows in order: each unit gets its
+// position in the month's graduated tiers from the running total of its
+// meter; the monthly, daily and spend rollups grow by the rows; and each
+// budget threshold the live spend newly reaches writes a
+// usage.budget_threshold outbox event (returned; the sweeper publishes
+// it). Shared rows are updated in a fixed order, so concurrent pricers
+// cannot deadlock.
+func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([]billing.Usage, []string, error) {
+	groups := map[usageGroup][]int{}
+	for i, u := range list {
+		g := usageGroup{u.InsurerID, u.Mode, string(u.Meter), micros(billing.MonthStart(u.OccurredAt))}
+		groups[g] = append(groups[g], i)
+	}
+	keys := make([]usageGroup, 0, len(groups))
+	for g := range groups {
+		keys = append(keys, g)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.insurerID != b.insurerID {
+			return a.insurerID < b.insurerID
+		}
+		if a.mode != b.mode {
+			return a.mode < b.mode
+		}
+		if a.month != b.month {
+			return a.month < b.month
+		}
+		return a.meter < b.meter
+	})
+	type spendKey struct {
+		insurerID, mode string
+		month           int64
+	}
+	spendAdd := map[spendKey]billing.Money{}
+	lastAt := map[spendKey]time.Time{}
+	type dayKey struct {
+		insurerID, mode, meter, partner, costCurrency string
+		day                                           int64
+	}
+	days := map[dayKey]*[3]int64{} // quantity, amount, partner cost
+	dayCurrency := map[dayKey]string{}
+	for _, g := range keys {
+		idx := groups[g]
+		plan, price, err := s.billPriceOf(ctx, c, g.insurerID, billing.Meter(g.meter))
+		if err != nil {
+			return nil, nil, err
+		}
+		if plan.ID == "" {
+			s.log.ErrorContext(ctx, "no billing plan: usage recorded at no charge", "insurer_id", g.insurerID)
+		}
+		var added int64
+		for _, i := range idx {
+			added += list[i].Quantity
+		}
+		var total int64
+		if err := c.row(ctx, `INSERT INTO usage_monthly (insurer_id, mode, month, meter, quantity, amount_minor, currency)
+			VALUES ($1, $2, $3, $4, $5, 0, $6)
+			ON CONFLICT (insurer_id, mode, month, meter) DO UPDATE SET quantity = usage_monthly.quantity + excluded.quantity
+			RETURNING quantity`, g.insurerID, g.mode, g.month, g.meter, added, plan.Currency).Scan(&total); err != nil {
+			return nil, nil, fmt.Errorf("usage monthly: %w", err)
+		}
+		pos := total - added
+		var amountSum int64
+		now := micros(s.now())
+		for _, i := range idx {
+			u := &list[i]
+			amount := price.Between(pos, pos+u.Quantity)
+			pos += u.Quantity
+			amountSum += amount
+			u.PlanID, u.Amount = plan.ID, billing.Money{Minor: amount, Currency: plan.Currency}
+			if _, err := c.exec(ctx, `UPDATE usage_events SET amount_minor = $2, currency = $3, plan_id = $4, priced_at = $5 WHERE id = $1`,
+				u.ID, amount, plan.Currency, plan.ID, now); err != nil {
+				return nil, nil, err
+			}
+			dk := dayKey{u.InsurerID, u.Mode, string(u.Meter), u.Partner, u.PartnerCost.Currency, micros(billing.DayStart(u.OccurredAt))}
+			d := days[dk]
+			if d == nil {
+				d = &[3]int64{}
+				days[dk] = d
+			}
+			d[0] += u.Quantity
+			d[1] += amount
+			d[2] += u.PartnerCost.Minor
+			dayCurrency[dk] = plan.Currency
+			sk := spendKey{u.InsurerID, u.Mode, g.month}
+			if u.OccurredAt.After(lastAt[sk]) {
+				lastAt[sk] = u.OccurredAt
+			}
+		}
+		if _, err := c.exec(ctx, `UPDATE usage_monthly SET amount_minor = amount_minor + $5
+			WHERE insurer_id = $1 AND mode = $2 AND month = $3 AND meter = $4`,
+			g.insurerID, g.mode, g.month, g.meter, amountSum); err != nil {
+			return nil, nil, err
+		}
+		sk := spendKey{g.insurerID, g.mode, g.month}
+		m := spendAdd[sk]
+		m.Minor += amountSum
+		m.Currency = plan.Currency
+		spendAdd[sk] = m
 	}
 
-	plan, price, err := s.billPriceOf(ctx, c, u.InsurerID, u.Meter)
-	if err != nil {
-		return billing.Recorded{}, err
+	dayKeys := make([]dayKey, 0, len(days))
+	for k := range days {
+		dayKeys = append(dayKeys, k)
 	}
-	if plan.ID == "" {
-		s.log.ErrorContext(ctx, "no billing plan: usage recorded at no charge", "insurer_id", u.InsurerID, "usage_id", u.ID)
+	sort.Slice(dayKeys, func(i, j int) bool { return fmt.Sprint(dayKeys[i]) < fmt.Sprint(dayKeys[j]) })
+	for _, k := range dayKeys {
+		d := days[k]
+		if _, err := c.exec(ctx, `INSERT INTO usage_daily (insurer_id, mode, day, meter, partner, quantity, amount_minor, currency,
+				partner_cost_minor, partner_cost_currency)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (insurer_id, mode, day, meter, partner) DO UPDATE SET
+				quantity = usage_daily.quantity + excluded.quantity,
+				amount_minor = usage_daily.amount_minor + excluded.amount_minor,
+				partner_cost_minor = usage_daily.partner_cost_minor + excluded.partner_cost_minor`,
+			k.insurerID, k.mode, k.day, k.meter, k.partner, d[0], d[1], dayCurrency[k], d[2], k.costCurrency); err != nil {
+			return nil, nil, fmt.Errorf("usage daily: %w", err)
+		}
 	}
-	month := billing.MonthStart(u.OccurredAt)
-	var total int64
-	if err := c.row(ctx, `INSERT INTO usage_monthly (insurer_id, mode, month, meter, quantity, amount_minor, currency)
-		VALUES ($1, $2, $3, $4, $5, 0, $6)
-		ON CONFLICT (insurer_id, mode, month, meter) DO UPDATE SET quantity = usage_monthly.quantity + excluded.quantity
-		RETURNING quantity`, u.InsurerID, u.Mode, micros(month), string(u.Meter), u.Quantity, plan.Currency).Scan(&total); err != nil {
-		return billing.Recorded{}, fmt.Errorf("usage monthly: %w", err)
-	}
-	amount := price.Between(total-u.Quantity, total)
-	u.PlanID, u.Amount = plan.ID, billing.Money{Minor: amount, Currency: plan.Currency}
 
-	if _, err := c.exec(ctx, `UPDATE usage_monthly SET amount_minor = amount_minor + $5
-		WHERE insurer_id = $1 AND mode = $2 AND month = $3 AND meter = $4`,
-		u.InsurerID, u.Mode, micros(month), string(u.Meter), amount); err != nil {
-		return billing.Recorded{}, err
+	spendKeys := make([]spendKey, 0, len(spendAdd))
+	for k := range spendAdd {
+		spendKeys = append(spendKeys, k)
 	}
-	if _, err := c.exec(ctx, `UPDATE usage_events SET amount_minor = $2, currency = $3, plan_id = $4 WHERE id = $1`,
-		u.ID, amount, plan.Currency, plan.ID); err != nil {
-		return billing.Recorded{}, err
+	sort.Slice(spendKeys, func(i, j int) bool { return fmt.Sprint(spendKeys[i]) < fmt.Sprint(spendKeys[j]) })
+	var eventIDs []string
+	for _, k := range spendKeys {
+		add := spendAdd[k]
+		var spend int64
+		if err := c.row(ctx, `INSERT INTO usage_spend (insurer_id, mode, month, amount_minor, currency) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (insurer_id, mode, month) DO UPDATE SET amount_minor = usage_spend.amount_minor + excluded.amount_minor
+			RETURNING amount_minor`, k.insurerID, k.mode, k.month, add.Minor, add.Currency).Scan(&spend); err != nil {
+			return nil, nil, fmt.Errorf("usage spend: %w", err)
+		}
+		if k.mode != billing.ModeLive || add.Minor == 0 {
+			continue
+		}
+		ids, err := budgetNotices(ctx, c, k.insurerID, fromMicros(k.month), spend, add.Currency, lastAt[k])
+		if err != nil {
+			return nil, nil, err
+		}
+		eventIDs = append(eventIDs, ids...)
 	}
-	if _, err := c.exec(ctx, `INSERT INTO usage_daily (insurer_id, mode, day, meter, partner, quantity, amount_minor, currency,
-			partner_cost_minor, partner_cost_currency)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (insurer_id, mode, day, meter, partner) DO UPDATE SET
-			quantity = usage_daily.quantity + excluded.quantity,
-			amount_minor = usage_daily.amount_minor + excluded.amount_minor,
-			partner_cost_minor = usage_daily.partner_cost_minor + excluded.partner_cost_minor`,
-		u.InsurerID, u.Mode, micros(billing.DayStart(u.OccurredAt)), string(u.Meter), u.Partner, u.Quantity, amount,
-		plan.Currency, u.PartnerCost.Minor, u.PartnerCost.Currency); err != nil {
-		return billing.Recorded{}, fmt.Errorf("usage daily: %w", err)
+	return list, eventIDs, nil
+}
+
+// budgetNotices writes a notice and a usage.budget_threshold event for
+// each threshold of the insurer's budget that spend reaches for the first
+// time in the month.
+func budgetNotices(ctx context.Context, c conn, insurerID string, month time.Time, spend int64, currency string, at time.Time) ([]string, error) {
+	b, err := billAccountBudget(ctx, c, insurerID)
+	if err != nil || !b.Set() || b.Currency != currency {
+		return nil, err
 	}
-	var spend int64
-	if err := c.row(ctx, `INSERT INTO usage_spend (insurer_id, mode, month, amount_minor, currency) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (insurer_id, mode, month) DO UPDATE SET amount_minor = usage_spend.amount_minor + excluded.amount_minor
-		RETURNING amount_minor`, u.InsurerID, u.Mode, micros(month), amount, plan.Currency).Scan(&spend); err != nil {
-		return billing.Recorded{}, fmt.Errorf("usage spend: %w", err)
-	}
-	rec := billing.Recorded{Usage: u}
-	if u.Mode != billing.ModeLive || amount == 0 {
-		return rec, nil
-	}
-	b, err := billAccountBudget(ctx, c, u.InsurerID)
-	if err != nil || !b.Set() || b.Currency != plan.Currency {
-		return rec, err
-	}
+	var ids []string
 	for _, t := range b.Reached(spend) {
-		money := billing.Money{Minor: spend, Currency: plan.Currency}
-		ev := billing.BudgetEvent(u.InsurerID, month, t, money, b, u.OccurredAt)
+		money := billing.Money{Minor: spend, Currency: currency}
+		ev := billing.BudgetEvent(insurerID, month, t, money, b, at)
 		res, err := c.exec(ctx, `INSERT INTO budget_notices (insurer_id, month, threshold, event_id, spend_minor, cap_minor, currency, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (insurer_id, month, threshold) DO NOTHING`,
-			u.InsurerID, micros(month), t, ev.ID, spend, b.CapMinor, b.Currency, micros(ev.CreatedAt))
+			insurerID, micros(month), t, ev.ID, spend, b.CapMinor, b.Currency, micros(ev.CreatedAt))
 		if err != nil {
-			return billing.Recorded{}, fmt.Errorf("budget notice: %w", err)
+			return nil, fmt.Errorf("budget notice: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue
 		}
 		if _, err := c.exec(ctx, `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.ID, ev.InsurerID, ev.Mode, ev.Type, ev.SubjectID, string(ev.Payload), micros(ev.CreatedAt)); err != nil {
-			return billing.Recorded{}, fmt.Errorf("budget event: %w", err)
+			return nil, fmt.Errorf("budget event: %w", err)
 		}
-		rec.EventIDs = append(rec.EventIDs, ev.ID)
+		ids = append(ids, ev.ID)
 	}
-	return rec, nil
+	return ids, nil
 }
 
 // billPriceOf returns the insurer's plan (its account's, else the default)

@@ -520,3 +520,137 @@ func BenchmarkUsageQuery1M(b *testing.B) {
 		}
 	})
 }
+
+// billInsertUnpriced writes a usage row the way the check pipeline does:
+// without a price, left to RollUpUsage.
+func billInsertUnpriced(t *testing.T, s *store.Store, u billing.Usage) {
+	t.Helper()
+	q := `INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
+		partner_cost_currency, verification_id, check_id, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	if s.Dialect() == store.SQLite {
+		for i := 11; i >= 1; i-- {
+			q = strings.ReplaceAll(q, fmt.Sprintf("$%d", i), fmt.Sprintf("?%d", i))
+		}
+	}
+	if _, err := s.DB().Exec(q, u.ID, u.InsurerID, u.Mode, string(u.Meter), u.Quantity, u.Partner, u.PartnerCost.Minor,
+		u.PartnerCost.Currency, u.VerificationID, u.CheckID, u.OccurredAt.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBillingRollUpContract: rows written unpriced are priced by
+// RollUpUsage exactly as RecordUsage prices them (tier positions in time
+// order, rollups, spend, budget events once), batch by batch, and rolling
+// up concurrently prices every row once.
+func TestBillingRollUpContract(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := billInsurer(t, s, tenant.Live)
+		now := time.Now().UTC()
+		if err := s.PutPlan(ctx, billTestPlan("t-plan"), now); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPlan(ctx, a, "t-plan", now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetBudget(ctx, a, billing.Budget{CapMinor: 300, Currency: "EUR"}, now); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RollUpUsage(ctx, 10); err != nil || n != 0 {
+			t.Fatalf("nothing to price: %d %v", n, err)
+		}
+		day := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+		// Written out of time order: tiers follow occurred_at.
+		for _, i := range []int{4, 0, 3, 1, 2} {
+			billInsertUnpriced(t, s, billUsage(a, billing.ModeLive, billing.MeterImmigrationStatus, day.Add(time.Duration(i)*time.Minute)))
+		}
+		billInsertUnpriced(t, s, billUsage(a, billing.ModeTest, billing.MeterImmigrationStatus, day))
+		if n := billCountRows(t, s, `SELECT COUNT(*) FROM usage_events WHERE priced_at IS NULL`); n != 6 {
+			t.Fatalf("unpriced rows = %d", n)
+		}
+		if n, err := s.RollUpUsage(ctx, 2); err != nil || n != 2 {
+			t.Fatalf("first batch: %d %v", n, err)
+		}
+		if n, err := s.RollUpUsage(ctx, 500); err != nil || n != 4 {
+			t.Fatalf("second batch: %d %v", n, err)
+		}
+		if n, err := s.RollUpUsage(ctx, 500); err != nil || n != 0 {
+			t.Fatalf("nothing left: %d %v", n, err)
+		}
+
+		var got []string
+		err := s.UsageRows(ctx, a, billing.ModeLive, day, day.Add(time.Hour), func(u billing.Usage) error {
+			got = append(got, fmt.Sprintf("%s %d %s", u.OccurredAt.Format("15:04"), u.Amount.Minor, u.PlanID))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"10:00 100 t-plan", "10:01 100 t-plan", "10:02 50 t-plan", "10:03 50 t-plan", "10:04 10 t-plan"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("priced rows:\n got %q\nwant %q", got, want)
+		}
+		if n := billCountRows(t, s, `SELECT COUNT(*) FROM usage_events WHERE mode = $1 AND amount_minor = 100 AND priced_at IS NOT NULL`, billing.ModeTest); n != 1 {
+			t.Fatalf("sandbox row priced on its own tiers: %d", n)
+		}
+		daily, err := s.UsageDaily(ctx, a, billing.ModeLive, billing.DayStart(day), billing.DayStart(day).AddDate(0, 0, 1))
+		if err != nil || len(daily) != 1 || daily[0].Quantity != 5 || daily[0].Amount.Minor != 310 || daily[0].PartnerCost.Minor != 5*45 {
+			t.Fatalf("daily rollup: %+v %v", daily, err)
+		}
+		if _, spend, err := s.BudgetState(ctx, a, day); err != nil || spend.Minor != 310 {
+			t.Fatalf("spend: %+v %v", spend, err)
+		}
+		// 80% (240) and 100% (300) were crossed in the second batch: one
+		// notice and one event each.
+		notices, err := s.BudgetNotices(ctx, a, day)
+		if err != nil || len(notices) != 2 {
+			t.Fatalf("notices: %+v %v", notices, err)
+		}
+		if n := billCountRows(t, s, `SELECT COUNT(*) FROM outbox_events WHERE type = 'usage.budget_threshold' AND insurer_id = $1`, a); n != 2 {
+			t.Fatalf("budget events = %d", n)
+		}
+
+		// Four pricers at once over 40 more rows: each row priced once, the
+		// running total counts each unit once.
+		for i := range 40 {
+			billInsertUnpriced(t, s, billUsage(a, billing.ModeLive, billing.MeterImmigrationStatus, day.Add(time.Hour+time.Duration(i)*time.Second)))
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		priced := 0
+		for range 4 {
+			wg.Go(func() {
+				for {
+					n, err := s.RollUpUsage(ctx, 3)
+					mu.Lock()
+					priced += n
+					mu.Unlock()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if n == 0 {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if priced != 40 {
+			t.Fatalf("priced %d rows, want 40", priced)
+		}
+		if n := billCountRows(t, s, `SELECT COUNT(*) FROM usage_events WHERE priced_at IS NULL`); n != 0 {
+			t.Fatalf("%d rows left unpriced", n)
+		}
+		// Units 6..45 are all in the last tier: 40 × 10.
+		if n := billCountRows(t, s, `SELECT COALESCE(SUM(amount_minor), 0) FROM usage_events WHERE insurer_id = $1 AND mode = $2`, a, billing.ModeLive); n != 310+400 {
+			t.Fatalf("ledger total %d, want 710", n)
+		}
+		if n := billCountRows(t, s, `SELECT quantity FROM usage_monthly WHERE insurer_id = $1 AND mode = $2`, a, billing.ModeLive); n != 45 {
+			t.Fatalf("monthly quantity %d, want 45", n)
+		}
+		if n := billCountRows(t, s, `SELECT COUNT(*) FROM outbox_events WHERE type = 'usage.budget_threshold' AND insurer_id = $1`, a); n != 2 {
+			t.Fatalf("budget events after more spend = %d, want still 2", n)
+		}
+	})
+}

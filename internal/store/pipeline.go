@@ -151,9 +151,8 @@ func (s *Store) UpdateCheck(ctx context.Context, u pipeline.CheckUpdate) (bool, 
 		}
 		applied = true
 		if u.Usage != nil {
-			// Priced, rolled up and budget-checked with the result; a
-			// budget event it writes is published by the sweeper.
-			if _, err := s.recordUsage(ctx, c, *u.Usage); err != nil {
+			// Written with the result, priced by RollUpUsage.
+			if _, err := insertUsage(ctx, c, *u.Usage); err != nil {
 				return err
 			}
 		}
