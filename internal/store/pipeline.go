@@ -58,10 +58,12 @@ func (s *Store) StartCheckAudited(ctx context.Context, insurerID, checkID, partn
 	ok := false
 	err := s.tx(ctx, func(c conn) error {
 		ok = false // a retried transaction starts again
-		var vid string
+		var vid, vstatus string
 		err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
-			WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING' RETURNING verification_id`,
-			insurerID, checkID, partnerName, micros(at)).Scan(&vid)
+			WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
+			RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
+				AND v.id = checks.verification_id)`,
+			insurerID, checkID, partnerName, micros(at)).Scan(&vid, &vstatus)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -69,8 +71,12 @@ func (s *Store) StartCheckAudited(ctx context.Context, insurerID, checkID, partn
 			return err
 		}
 		ok = true
-		_, err = c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
-			WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at))
+		// Only the first check of a verification moves it; the others leave
+		// the row (and its lock) to their siblings.
+		if vstatus == string(verification.StatusQueued) {
+			_, err = c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
+				WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at))
+		}
 		if err != nil || e == nil {
 			return err
 		}
@@ -170,10 +176,13 @@ func (s *Store) UpdateCheck(ctx context.Context, u pipeline.CheckUpdate) (bool, 
 // check waits on a partner, and to RUNNING otherwise.
 func (s *Store) settleStatus(ctx context.Context, c conn, insurerID, verificationID string, at time.Time) error {
 	var status string
-	var awaiting int
-	err := c.row(ctx, `SELECT v.status, (SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id
-			AND ch.verification_id = v.id AND ch.status = 'AWAITING_PARTNER')
-		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, verificationID).Scan(&status, &awaiting)
+	var awaiting, open int
+	err := c.row(ctx, `SELECT v.status,
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id
+				AND ch.verification_id = v.id AND ch.status = 'AWAITING_PARTNER'),
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id
+				AND ch.verification_id = v.id AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
+		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, verificationID).Scan(&status, &awaiting, &open)
 	if err != nil {
 		return err
 	}
@@ -184,6 +193,13 @@ func (s *Store) settleStatus(ctx context.Context, c conn, insurerID, verificatio
 	from := verification.Status(status)
 	if !verification.CanMove(from, want) {
 		return nil // terminal: the update of the check stands alone
+	}
+	if from == want && open > 0 {
+		// Nothing to record on the verification, and sibling checks
+		// finishing at the same time need not queue on its row. The last
+		// check does touch it: updated_at then tells the sweeper how long
+		// the verification has waited for its score.
+		return nil
 	}
 	_, err = c.exec(ctx, `UPDATE verifications SET status = $3, updated_at = $4 WHERE insurer_id = $1 AND id = $2`,
 		insurerID, verificationID, string(want), micros(at))

@@ -68,6 +68,11 @@ func TestStartCheckAuditedAndProgress(t *testing.T) {
 			}
 		}
 		finish(reg, risk.CheckCompleted)
+		// RUNNING with checks still open: the verification row is not
+		// touched (updated_at is still the start's).
+		if got, err := s.PipelineVerification(ctx, ins.ID, v.ID); err != nil || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
+			t.Fatalf("a finished sibling touched the verification: %v %v", got.UpdatedAt, err)
+		}
 		finish(wl, risk.CheckAwaitingPartner)
 		if pr, err := s.CheckProgress(ctx, ins.ID, v.ID); err != nil || pr != (pipeline.Progress{Status: verification.StatusAwaitingPartner, Checks: 3, Terminal: 1, Pending: 1}) {
 			t.Fatalf("progress: %+v %v", pr, err)
@@ -75,6 +80,45 @@ func TestStartCheckAuditedAndProgress(t *testing.T) {
 		// No longer PENDING: no attempt and no audit entry.
 		if ok, err := s.StartCheckAudited(ctx, ins.ID, reg.ID, "p", t0.Add(3*time.Second), entry(t0.Add(3*time.Second))); err != nil || ok || shares() != 1 {
 			t.Fatalf("start of a finished check: %v %v, %d entries", ok, err, shares())
+		}
+
+		// A second started check leaves a RUNNING verification alone; the
+		// verification row changes only with its status or when its last
+		// open check ends (the sweeper's clock).
+		updatedAt := func() time.Time {
+			t.Helper()
+			got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.UpdatedAt
+		}
+		immigration := v.Checks[2]
+		before := updatedAt()
+		if ok, err := s.StartCheckAudited(ctx, ins.ID, immigration.ID, "p", t0.Add(4*time.Second), nil); err != nil || !ok {
+			t.Fatalf("start: %v %v", ok, err)
+		}
+		if got := updatedAt(); !got.Equal(before) {
+			t.Fatalf("a check start touched the verification: %s → %s", before, got)
+		}
+		end := func(c verification.Check, from risk.CheckStatus, at time.Time) {
+			t.Helper()
+			u := pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID, From: []risk.CheckStatus{from},
+				Attempts: -1, Status: risk.CheckCompleted, Partner: "p", Signals: []risk.Signal{}, At: at}
+			if ok, err := s.UpdateCheck(ctx, u); err != nil || !ok {
+				t.Fatalf("update %s: %v %v", c.ID, ok, err)
+			}
+		}
+		end(wl, risk.CheckAwaitingPartner, t0.Add(5*time.Second)) // AWAITING_PARTNER → RUNNING
+		if pr, err := s.CheckProgress(ctx, ins.ID, v.ID); err != nil || pr.Status != verification.StatusRunning {
+			t.Fatalf("after the case closed: %+v %v", pr, err)
+		}
+		if got := updatedAt(); !got.Equal(t0.Add(5 * time.Second)) {
+			t.Fatalf("status change at %s, updated_at %s", t0.Add(5*time.Second), got)
+		}
+		end(immigration, risk.CheckPending, t0.Add(6*time.Second)) // the last open check
+		if got := updatedAt(); !got.Equal(t0.Add(6 * time.Second)) {
+			t.Fatalf("last check at %s, updated_at %s", t0.Add(6*time.Second), got)
 		}
 	})
 }
