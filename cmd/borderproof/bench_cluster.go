@@ -65,8 +65,8 @@ func benchClusterCmd() *cobra.Command {
 			"people from the simulator's export alternating between the api processes; at --kill-at of the\n" +
 			"submissions one worker gets SIGKILL (restarted --kill-for later), at --redis-at Redis is shut down\n" +
 			"and started again on the same port and file. Waits for every outcome and webhook, then prints one\n" +
-			"JSON line. The goal: lost 0 and duplicate_usage_rows 0 (webhook duplicates are allowed by\n" +
-			"at-least-once delivery, and counted).",
+			"JSON line. The goal: lost 0, duplicate_usage_rows 0, unpriced_usage_rows 0 and rollup_units_off 0\n" +
+			"(webhook duplicates are allowed by at-least-once delivery, and counted).",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cc, err := cf.config()
 			if err != nil {
@@ -88,8 +88,8 @@ func benchClusterCmd() *cobra.Command {
 			fmt.Fprintf(stderr, "submitted %d in %s (%d retried requests), completed %d, lost %d, all in %s; settled: %v\n",
 				t.Submitted, run.Submit.Last.Sub(run.Submit.Start).Round(time.Millisecond), run.Submit.Retries, t.Completed, t.Lost,
 				run.Duration.Round(time.Millisecond), run.Settled)
-			fmt.Fprintf(stderr, "usage rows %d for %d billable checks (%d should not exist, %d missing); %d checks failed\n",
-				t.UsageRows, t.BillableChecks, t.DuplicateUsageRows, t.MissingUsageRows, t.FailedChecks)
+			fmt.Fprintf(stderr, "usage rows %d for %d billable checks (%d should not exist, %d missing, %d not priced, rollups off by %d units); %d checks failed\n",
+				t.UsageRows, t.BillableChecks, t.DuplicateUsageRows, t.MissingUsageRows, t.UnpricedUsage, t.RollupUnitsOff, t.FailedChecks)
 			fmt.Fprintf(stderr, "webhooks: %d expected, %d received once, %d repeats, %d rejected, %d facts under several ids; events: %d duplicate, %d missing\n",
 				t.WebhooksExpected, t.WebhooksUnique, t.WebhooksDuplicates, t.WebhooksRejected, t.WebhooksSplit, t.DuplicateEvents, t.MissingEvents)
 			if len(run.Submit.Refused) > 0 {

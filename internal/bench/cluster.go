@@ -1046,6 +1046,10 @@ type Tally struct {
 	WebhooksSplit                                        int
 	// UnsyncedUsage are usage rows not yet accepted by Stripe.
 	UnsyncedUsage int
+	// UnpricedUsage are usage rows billing:rollup has not priced yet;
+	// RollupUnitsOff is how far the monthly running totals are from the
+	// units of the priced rows (0: each unit counted once).
+	UnpricedUsage, RollupUnitsOff int
 }
 
 // WebhooksUndelivered is expected messages the receiver has not seen.
@@ -1104,6 +1108,9 @@ func TallyNow(ctx context.Context, db *sql.DB, ids []string, recv *Receiver) (Ta
 	q(&t.MissingEvents, `SELECT COUNT(*) FROM verifications v WHERE v.status IN ('COMPLETED', 'FAILED') AND v.outcome IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM outbox_events e WHERE e.subject_id = v.id AND e.type IN ($1, $2))`, events[0], events[1])
 	q(&t.UnsyncedUsage, `SELECT COUNT(*) FROM usage_events WHERE synced_at IS NULL`)
+	q(&t.UnpricedUsage, `SELECT COUNT(*) FROM usage_events WHERE priced_at IS NULL`)
+	q(&t.RollupUnitsOff, `SELECT ABS((SELECT COALESCE(SUM(quantity), 0) FROM usage_monthly)
+		- (SELECT COALESCE(SUM(quantity), 0) FROM usage_events WHERE priced_at IS NOT NULL))`)
 	if err != nil {
 		return t, err
 	}
@@ -1122,7 +1129,7 @@ func TallyNow(ctx context.Context, db *sql.DB, ids []string, recv *Receiver) (Ta
 // watched, Stripe accepted every usage row.
 func (t Tally) settled(watchSync bool) bool {
 	return t.Lost == 0 && t.Completed == t.Submitted && t.MissingEvents == 0 && t.WebhooksUndelivered() == 0 &&
-		(!watchSync || t.UnsyncedUsage == 0)
+		t.UnpricedUsage == 0 && (!watchSync || t.UnsyncedUsage == 0)
 }
 
 // WaitSettled polls the tally until it is settled or timeout passes, and
@@ -1203,6 +1210,8 @@ type ClusterLine struct {
 	UsageRows              int     `json:"usage_rows"`
 	BillableChecks         int     `json:"billable_checks"`
 	DuplicateUsageRows     int     `json:"duplicate_usage_rows"`
+	UnpricedUsageRows      int     `json:"unpriced_usage_rows"`
+	RollupUnitsOff         int     `json:"rollup_units_off"`
 	WebhooksExpected       int     `json:"webhooks_expected"`
 	WebhooksReceivedUnique int     `json:"webhooks_received_unique"`
 	WebhooksDuplicates     int     `json:"webhooks_duplicates"`
@@ -1227,6 +1236,7 @@ func (r ClusterRun) Line() ClusterLine {
 	return ClusterLine{
 		Verifications: t.Submitted, Completed: t.Completed, Lost: t.Lost, UsageRows: t.UsageRows,
 		BillableChecks: t.BillableChecks, DuplicateUsageRows: t.DuplicateUsageRows + t.MissingUsageRows,
+		UnpricedUsageRows: t.UnpricedUsage, RollupUnitsOff: t.RollupUnitsOff,
 		WebhooksExpected: t.WebhooksExpected, WebhooksReceivedUnique: t.WebhooksUnique, WebhooksDuplicates: t.WebhooksDuplicates,
 		DurationS: Round(r.Duration.Seconds(), 2),
 	}

@@ -267,6 +267,7 @@ func TestTallySettled(t *testing.T) {
 		{"duplicates do not hold it", Tally{Submitted: 3, Completed: 3, WebhooksExpected: 3, WebhooksUnique: 3, WebhooksDuplicates: 5}, false, true},
 		{"unsynced ignored", Tally{Submitted: 1, Completed: 1, WebhooksExpected: 1, WebhooksUnique: 1, UnsyncedUsage: 4}, false, true},
 		{"unsynced watched", Tally{Submitted: 1, Completed: 1, WebhooksExpected: 1, WebhooksUnique: 1, UnsyncedUsage: 4}, true, false},
+		{"usage not priced yet", Tally{Submitted: 1, Completed: 1, WebhooksExpected: 1, WebhooksUnique: 1, UnpricedUsage: 2}, false, false},
 	}
 	for _, c := range cases {
 		if got := c.t.settled(c.watchSync); got != c.want {
@@ -283,10 +284,11 @@ func TestTallySettled(t *testing.T) {
 
 func TestClusterLine(t *testing.T) {
 	run := ClusterRun{Tally: Tally{Submitted: 10, Completed: 9, Lost: 1, UsageRows: 30, BillableChecks: 31, DuplicateUsageRows: 1,
-		MissingUsageRows: 2, WebhooksExpected: 9, WebhooksUnique: 8, WebhooksDuplicates: 3}, Duration: 1234567 * time.Microsecond}
+		MissingUsageRows: 2, WebhooksExpected: 9, WebhooksUnique: 8, WebhooksDuplicates: 3, UnpricedUsage: 4, RollupUnitsOff: 5},
+		Duration: 1234567 * time.Microsecond}
 	got := run.Line()
 	want := ClusterLine{Verifications: 10, Completed: 9, Lost: 1, UsageRows: 30, BillableChecks: 31, DuplicateUsageRows: 3,
-		WebhooksExpected: 9, WebhooksReceivedUnique: 8, WebhooksDuplicates: 3, DurationS: 1.23}
+		UnpricedUsageRows: 4, RollupUnitsOff: 5, WebhooksExpected: 9, WebhooksReceivedUnique: 8, WebhooksDuplicates: 3, DurationS: 1.23}
 	if got != want {
 		t.Errorf("line %+v, want %+v", got, want)
 	}
@@ -295,7 +297,7 @@ func TestClusterLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"verifications", "completed", "lost", "usage_rows", "billable_checks", "duplicate_usage_rows",
-		"webhooks_expected", "webhooks_received_unique", "webhooks_duplicates", "duration_s"} {
+		"unpriced_usage_rows", "rollup_units_off", "webhooks_expected", "webhooks_received_unique", "webhooks_duplicates", "duration_s"} {
 		if !strings.Contains(sb.String(), `"`+k+`":`) {
 			t.Errorf("the line lacks %s: %s", k, sb.String())
 		}
