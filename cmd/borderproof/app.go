@@ -47,6 +47,10 @@ type app struct {
 	reg *prometheus.Registry
 	// devDir and baseURL are set by dev mode before services are built.
 	devDir, baseURL string
+	// benchDir, set by the in-process benches before services are built,
+	// gives them what dev mode has: file-system blobs, an evidence signing
+	// key (both under it) and webhooks to loopback receivers.
+	benchDir string
 
 	servicesBuilt bool
 	blobs         blob.Store

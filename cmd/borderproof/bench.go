@@ -233,13 +233,16 @@ func benchPipelineCmd() *cobra.Command {
 		Use:   "pipeline",
 		Short: "End-to-end pipeline throughput against asynq's own ceiling, on PostgreSQL and Redis",
 		Long: "In one run: (a) asynq alone, an enqueue loop and a server with a no-op handler at\n" +
-			"--concurrency, for raw tasks/s; (b) the api and worker started in process on a fresh\n" +
-			"PostgreSQL schema with the partner simulator at zero latency and the sandbox partners'\n" +
-			"client-side rate limits lifted (--throttled keeps them), --verifications submitted\n" +
-			"over HTTP at --concurrency from a CLEAN-heavy population, until every outcome is in.\n" +
+			"--concurrency, for raw tasks/s, measured before and after (b) and taken together;\n" +
+			"(b) the api and worker started in process on a fresh PostgreSQL schema, as dev mode\n" +
+			"has them (evidence sealed and bundled on the file system, signed manifests), with the\n" +
+			"partner simulator at zero latency and the sandbox partners' client-side rate limits\n" +
+			"lifted (--throttled keeps them), and a webhook receiver on loopback that verifies every\n" +
+			"signature; --verifications submitted over HTTP at --concurrency from a CLEAN-heavy\n" +
+			"population, until every outcome and every verification.completed webhook is in.\n" +
 			"Ends with one JSON line: verifications/s, raw tasks/s, tasks per verification,\n" +
-			"efficiency, submit-to-outcome p50/p99, cost in no-op tasks, lost verifications and\n" +
-			"usage rows that should not exist.",
+			"efficiency, submit-to-outcome p50/p99, cost in no-op tasks, lost verifications,\n" +
+			"usage rows that should not exist, webhooks expected and received.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n <= 0 || conc <= 0 {
 				return errors.New("--verifications and --concurrency must be positive")
@@ -334,6 +337,18 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 		return err
 	}
 	defer c.Close()
+	// Underwriters hear of outcomes through webhooks: a receiver on
+	// loopback, verifying every signature, is part of the pipeline.
+	recv := bench.NewReceiver()
+	if err := recv.Start("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("webhook receiver: %w", err)
+	}
+	defer recv.Stop()
+	secret, err := bench.CreateWebhookEndpoint(ctx, c, recv.URL())
+	if err != nil {
+		return fmt.Errorf("register the webhook endpoint: %w", err)
+	}
+	recv.SetSecret(secret)
 	insp := asynq.NewInspector(opt)
 	defer insp.Close()
 	tasksBefore, err := bench.ProcessedTotal(insp, serviceQueues)
@@ -395,8 +410,25 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 		}
 	}
 	bar.Done()
-	// Let trailing tasks (events published after the outcome) finish, for
-	// at most a few seconds, before counting what ran.
+	expected, err := bench.CountWebhookEvents(ctx, db)
+	if err != nil {
+		return fmt.Errorf("count events: %w", err)
+	}
+	bar = bench.NewProgress(stderr, "webhook", expected)
+	for ctx.Err() == nil {
+		got := recv.Stats().Unique
+		bar.Set(got)
+		if got >= expected {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	bar.Done()
+	// Let trailing tasks finish, for at most a few seconds, before
+	// counting what ran.
 	for i := 0; i < 50; i++ {
 		if b, err := bench.Backlog(insp, serviceQueues); err == nil && b == 0 {
 			break
@@ -409,13 +441,25 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	}
 	stopProfile()
 
+	// (a) again: the machine may have sped up or slowed down meanwhile;
+	// the baseline is both readings together.
+	fmt.Fprintf(stderr, "raw asynq loop again: %d no-op tasks at concurrency %d\n", rawTasks, conc)
+	rawAfter, err := bench.RunRawAsynq(context.WithoutCancel(ctx), opt, bench.RawConfig{Concurrency: conc, Tasks: rawTasks,
+		Queue: "bench-noop-after-" + id, Timeout: 5 * time.Minute}, log)
+	if err != nil {
+		return fmt.Errorf("raw asynq loop: %w", err)
+	}
+	fmt.Fprintf(stderr, "raw asynq loop: %.0f tasks/s before the pipeline, %.0f after\n", raw.PerSec(), rawAfter.PerSec())
+	raw = raw.Plus(rawAfter)
+
 	qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer qcancel()
 	outcomes, err := bench.Outcomes(qctx, db)
 	if err != nil {
 		return fmt.Errorf("read outcomes: %w", err)
 	}
-	run := bench.PipelineRun{Submitted: len(submittedAt), Tasks: tasksAfter - tasksBefore, Raw: raw}
+	run := bench.PipelineRun{Submitted: len(submittedAt), Tasks: tasksAfter - tasksBefore, Raw: raw,
+		WebhooksExpected: expected, WebhooksReceived: recv.Stats().Unique}
 	var last time.Time
 	for vid, t0 := range submittedAt {
 		at, ok := outcomes[vid]
@@ -428,6 +472,9 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 			last = at
 		}
 	}
+	if hook := recv.LastNew(); hook.After(last) {
+		last = hook
+	}
 	if run.Outcomes > 0 {
 		run.Elapsed = last.Sub(start)
 	}
@@ -437,10 +484,11 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	line := run.Line()
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "\n%d verifications at concurrency %d on %s\n", n, conc, s.dialect)
-	fmt.Fprintf(out, "  raw asynq:        %d no-op tasks in %s = %.0f tasks/s\n", raw.Processed, raw.Elapsed.Round(time.Millisecond), raw.PerSec())
+	fmt.Fprintf(out, "  raw asynq:        %d no-op tasks in %s = %.0f tasks/s (before and after the pipeline)\n", raw.Processed, raw.Elapsed.Round(time.Millisecond), raw.PerSec())
 	fmt.Fprintf(out, "  pipeline:         %d outcomes in %s = %.1f verifications/s, %d tasks (%.2f per verification)\n",
 		run.Outcomes, run.Elapsed.Round(time.Millisecond), line.VerificationsPerSec, run.Tasks, line.TasksPerVerification)
 	fmt.Fprintf(out, "  submit→outcome:   p50 %.0f ms, p99 %.0f ms\n", line.SubmitToOutcomeP50Ms, line.SubmitToOutcomeP99Ms)
+	fmt.Fprintf(out, "  webhooks:         %d of %d received, signatures verified\n", line.WebhooksReceived, line.WebhooksExpected)
 	fmt.Fprintf(out, "  efficiency %.3f, one verification costs %.1f no-op tasks; lost %d; bad usage rows %d\n",
 		line.Efficiency, line.CostInNoopTasks, line.Lost, line.DuplicateUsageRows)
 	return bench.WriteJSONLine(out, line)
@@ -541,7 +589,10 @@ func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	url := "http://" + ln.Addr().String() + "/graphql"
+	// What dev mode has: blobs and the evidence key under the run's
+	// directory, webhooks to loopback receivers.
+	a.benchDir, a.baseURL = dir, "http://"+ln.Addr().String()
+	url := a.baseURL + "/graphql"
 	info, err := ensureDevTenant(ctx, a, filepath.Join(dir, "dev.json"), url)
 	if err != nil {
 		ln.Close()

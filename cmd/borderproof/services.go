@@ -66,6 +66,8 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 	switch {
 	case a.devDir != "":
 		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(a.devDir, "evidence.pem"), a.log)
+	case a.benchDir != "":
+		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(a.benchDir, "evidence.pem"), a.log)
 	case sc.EvidenceSigningKey != "":
 		signer, err = evidence.ParseSigningKey([]byte(sc.EvidenceSigningKey))
 	default:
@@ -85,7 +87,7 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 	}
 	if a.vault != nil && a.queue != nil {
 		allowed := sc.WebhookAllowlist
-		if a.devDir != "" && len(allowed) == 0 {
+		if (a.devDir != "" || a.benchDir != "") && len(allowed) == 0 {
 			allowed = []string{"127.0.0.0/8", "::1", "localhost"} // dev receivers run on this machine
 		}
 		allow, err := webhook.ParseAllowlist(allowed...)
@@ -111,8 +113,12 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 // openBlobs picks the blob store: a directory under the dev data dir, S3
 // or a directory from the environment, or none (exports and evidence off).
 func (a *app) openBlobs(ctx context.Context) error {
-	if a.devDir != "" {
-		fs, err := devBlobs(filepath.Join(a.devDir, "blobs"), a.baseURL, a.log)
+	if a.devDir != "" || a.benchDir != "" {
+		dir := a.devDir
+		if dir == "" {
+			dir = a.benchDir
+		}
+		fs, err := devBlobs(filepath.Join(dir, "blobs"), a.baseURL, a.log)
 		if err != nil {
 			return err
 		}

@@ -774,6 +774,7 @@ type Receiver struct {
 	byID     map[string]int
 	subjects map[string]map[string]bool
 	rejected int
+	lastNew  time.Time
 }
 
 // NewReceiver builds a receiver; SetSecret before messages arrive.
@@ -870,6 +871,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	msgID := req.Header.Get(webhook.HeaderID)
 	subject := env.Type + "/" + env.Data.VerificationID
 	r.mu.Lock()
+	if r.byID[msgID] == 0 {
+		r.lastNew = r.now()
+	}
 	r.byID[msgID]++
 	if r.subjects[subject] == nil {
 		r.subjects[subject] = map[string]bool{}
@@ -877,6 +881,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.subjects[subject][msgID] = true
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// LastNew is when the latest message not seen before arrived (zero: none).
+func (r *Receiver) LastNew() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastNew
 }
 
 // ReceiverStats is what a receiver got.

@@ -91,6 +91,15 @@ func CountOutcomes(ctx context.Context, db *sql.DB) (int, error) {
 	return n, err
 }
 
+// CountWebhookEvents counts the outbox events of WebhookEvents: the
+// messages a receiver subscribed to them should get, once each.
+func CountWebhookEvents(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	ev := WebhookEvents()
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox_events WHERE type IN ('`+ev[0]+`', '`+ev[1]+`')`).Scan(&n)
+	return n, err
+}
+
 // UsageAnomalies counts usage rows that should not exist: rows sharing a
 // check id with another (rows − distinct check ids; the unique index should
 // make it 0) plus rows billing a check that is not COMPLETED.

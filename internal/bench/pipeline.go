@@ -31,6 +31,8 @@ type PipelineLine struct {
 	CostInNoopTasks      float64 `json:"cost_in_noop_tasks"`
 	Lost                 int     `json:"lost"`
 	DuplicateUsageRows   int     `json:"duplicate_usage_rows"`
+	WebhooksExpected     int     `json:"webhooks_expected"`
+	WebhooksReceived     int     `json:"webhooks_received"`
 }
 
 // PipelineRun is what the pipeline harness measured.
@@ -38,7 +40,8 @@ type PipelineRun struct {
 	// Submitted verifications, and how many of them got an outcome.
 	Submitted int
 	Outcomes  int
-	// Elapsed runs from the first submission to the last outcome.
+	// Elapsed runs from the first submission to the last outcome or the
+	// last webhook received, whichever came later.
 	Elapsed time.Duration
 	// Tasks is how many asynq tasks of the service's queues ran.
 	Tasks int
@@ -47,6 +50,10 @@ type PipelineRun struct {
 	Raw       RawResult
 	// UsageAnomalies is UsageAnomalies at the end.
 	UsageAnomalies int
+	// WebhooksExpected are the verification.completed and .failed events
+	// the run produced; WebhooksReceived the distinct ones the receiver
+	// verified.
+	WebhooksExpected, WebhooksReceived int
 }
 
 // Line computes the figures: verifications/s = outcomes ÷ elapsed;
@@ -70,5 +77,7 @@ func (r PipelineRun) Line() PipelineLine {
 		CostInNoopTasks:      Round(Ratio(raw, vps), 1),
 		Lost:                 r.Submitted - r.Outcomes,
 		DuplicateUsageRows:   r.UsageAnomalies,
+		WebhooksExpected:     r.WebhooksExpected,
+		WebhooksReceived:     r.WebhooksReceived,
 	}
 }

@@ -32,6 +32,11 @@ type RawResult struct {
 	Elapsed   time.Duration
 }
 
+// Plus is two runs taken together: their tasks over their time.
+func (r RawResult) Plus(o RawResult) RawResult {
+	return RawResult{Tasks: r.Tasks + o.Tasks, Processed: r.Processed + o.Processed, Elapsed: r.Elapsed + o.Elapsed}
+}
+
 // PerSec is processed tasks per second.
 func (r RawResult) PerSec() float64 { return Ratio(float64(r.Processed), r.Elapsed.Seconds()) }
 

@@ -144,6 +144,16 @@ func TestConfusion(t *testing.T) {
 	}
 }
 
+func TestRawResultPlus(t *testing.T) {
+	t.Parallel()
+	// 3000 tasks in 1 s, then 1000 in 1 s: 2000 tasks/s together, not the
+	// mean of a fast and a slow reading weighted by anything else.
+	got := RawResult{Tasks: 3000, Processed: 3000, Elapsed: time.Second}.Plus(RawResult{Tasks: 1000, Processed: 1000, Elapsed: time.Second})
+	if got.Tasks != 4000 || got.Processed != 4000 || got.Elapsed != 2*time.Second || got.PerSec() != 2000 {
+		t.Fatalf("%+v = %.0f/s", got, got.PerSec())
+	}
+}
+
 func TestPipelineLine(t *testing.T) {
 	t.Parallel()
 	r := PipelineRun{
