@@ -235,7 +235,8 @@ func benchPipelineCmd() *cobra.Command {
 		Long: "In one run: (a) asynq alone, an enqueue loop and a server with a no-op handler at\n" +
 			"--concurrency, for raw tasks/s, measured before and after (b) and taken together;\n" +
 			"(b) the api and worker started in process on a fresh PostgreSQL schema, as dev mode\n" +
-			"has them (evidence sealed and bundled on the file system, signed manifests), with the\n" +
+			"has them (evidence sealed and bundled on the file system, or on S3 when\n" +
+			"BORDERPROOF_S3_BUCKET and its companions are set; signed manifests), with the\n" +
 			"partner simulator at zero latency and the sandbox partners' client-side rate limits\n" +
 			"lifted (--throttled keeps them), and a webhook receiver on loopback that verifies every\n" +
 			"signature; --verifications submitted over HTTP at --concurrency from a CLEAN-heavy\n" +

@@ -113,7 +113,13 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 // openBlobs picks the blob store: a directory under the dev data dir, S3
 // or a directory from the environment, or none (exports and evidence off).
 func (a *app) openBlobs(ctx context.Context) error {
-	if a.devDir != "" || a.benchDir != "" {
+	var c pipelineConfig
+	if err := env.Parse(&c); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	// Dev mode keeps blobs under its data directory; the benches too,
+	// unless the environment names an S3 bucket (production's store).
+	if a.devDir != "" || (a.benchDir != "" && c.S3Bucket == "") {
 		dir := a.devDir
 		if dir == "" {
 			dir = a.benchDir
@@ -124,10 +130,6 @@ func (a *app) openBlobs(ctx context.Context) error {
 		}
 		a.blobs, a.blobHandler = fs, fs.Handler()
 		return nil
-	}
-	var c pipelineConfig
-	if err := env.Parse(&c); err != nil {
-		return fmt.Errorf("configuration: %w", err)
 	}
 	if c.S3Bucket == "" && c.BlobDir == "" {
 		a.log.Warn("neither BORDERPROOF_S3_BUCKET nor BORDERPROOF_BLOB_DIR is set: exports and evidence links are off")
