@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -73,7 +75,7 @@ func insertUsage(ctx context.Context, c conn, u billing.Usage) (bool, error) {
 // callers take disjoint rows (SKIP LOCKED); SQLite has one writer.
 func (s *Store) RollUpUsage(ctx context.Context, limit int) (int, error) {
 	if limit <= 0 {
-		limit = 500
+		limit = billing.RollUpBatch
 	}
 	lock := ""
 	if s.dialect == Postgres {
@@ -137,18 +139,9 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 	for g := range groups {
 		keys = append(keys, g)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := keys[i], keys[j]
-		if a.insurerID != b.insurerID {
-			return a.insurerID < b.insurerID
-		}
-		if a.mode != b.mode {
-			return a.mode < b.mode
-		}
-		if a.month != b.month {
-			return a.month < b.month
-		}
-		return a.meter < b.meter
+	slices.SortFunc(keys, func(a, b usageGroup) int {
+		return cmp.Or(strings.Compare(a.insurerID, b.insurerID), strings.Compare(a.mode, b.mode),
+			cmp.Compare(a.month, b.month), strings.Compare(a.meter, b.meter))
 	})
 	type spendKey struct {
 		insurerID, mode string
@@ -162,6 +155,7 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 	}
 	days := map[dayKey]*[3]int64{} // quantity, amount, partner cost
 	dayCurrency := map[dayKey]string{}
+	pricedAt := micros(s.now())
 	for _, g := range keys {
 		idx := groups[g]
 		plan, price, err := s.billPriceOf(ctx, c, g.insurerID, billing.Meter(g.meter))
@@ -184,7 +178,6 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 		}
 		pos := total - added
 		var amountSum int64
-		now := micros(s.now())
 		for _, i := range idx {
 			u := &list[i]
 			amount := price.Between(pos, pos+u.Quantity)
@@ -192,7 +185,7 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 			amountSum += amount
 			u.PlanID, u.Amount = plan.ID, billing.Money{Minor: amount, Currency: plan.Currency}
 			if _, err := c.exec(ctx, `UPDATE usage_events SET amount_minor = $2, currency = $3, plan_id = $4, priced_at = $5 WHERE id = $1`,
-				u.ID, amount, plan.Currency, plan.ID, now); err != nil {
+				u.ID, amount, plan.Currency, plan.ID, pricedAt); err != nil {
 				return nil, nil, err
 			}
 			dk := dayKey{u.InsurerID, u.Mode, string(u.Meter), u.Partner, u.PartnerCost.Currency, micros(billing.DayStart(u.OccurredAt))}
@@ -226,7 +219,10 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 	for k := range days {
 		dayKeys = append(dayKeys, k)
 	}
-	sort.Slice(dayKeys, func(i, j int) bool { return fmt.Sprint(dayKeys[i]) < fmt.Sprint(dayKeys[j]) })
+	slices.SortFunc(dayKeys, func(a, b dayKey) int {
+		return cmp.Or(strings.Compare(a.insurerID, b.insurerID), strings.Compare(a.mode, b.mode), cmp.Compare(a.day, b.day),
+			strings.Compare(a.meter, b.meter), strings.Compare(a.partner, b.partner), strings.Compare(a.costCurrency, b.costCurrency))
+	})
 	for _, k := range dayKeys {
 		d := days[k]
 		if _, err := c.exec(ctx, `INSERT INTO usage_daily (insurer_id, mode, day, meter, partner, quantity, amount_minor, currency,
@@ -245,7 +241,9 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 	for k := range spendAdd {
 		spendKeys = append(spendKeys, k)
 	}
-	sort.Slice(spendKeys, func(i, j int) bool { return fmt.Sprint(spendKeys[i]) < fmt.Sprint(spendKeys[j]) })
+	slices.SortFunc(spendKeys, func(a, b spendKey) int {
+		return cmp.Or(strings.Compare(a.insurerID, b.insurerID), strings.Compare(a.mode, b.mode), cmp.Compare(a.month, b.month))
+	})
 	var eventIDs []string
 	for _, k := range spendKeys {
 		add := spendAdd[k]
