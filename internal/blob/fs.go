@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,9 +64,8 @@ func (c FSConfig) Validate() error {
 
 // FS is a Store in a local directory, for dev mode. Blob bodies live under
 // Root/data/<key> and content types other than application/octet-stream
-// under Root/meta/<key>; every
-// access goes through an os.Root, so neither a key nor a symbolic link can
-// reach outside Root. Writes are atomic (temporary file, fsync, rename).
+// under Root/meta/<key>; every access goes through an os.Root, so neither a
+// key nor a symbolic link can reach outside Root. Writes are atomic (temporary file, fsync, rename).
 // Signed URLs are served by Handler.
 type FS struct {
 	noSync  bool
@@ -76,9 +76,13 @@ type FS struct {
 	now     func() time.Time
 	// dirs holds the directories below root known to exist, so a write
 	// into one skips MkdirAll (a system call per path segment). Blobs are
-	// deleted, directories never are.
-	dirs sync.Map
+	// deleted, directories never are. Cleared at maxKnownDirs entries.
+	dirs      sync.Map
+	dirsCount atomic.Int64
 }
+
+// maxKnownDirs bounds FS.dirs (evidence has a directory per verification).
+const maxKnownDirs = 10_000
 
 const (
 	dataDir = "data"
@@ -168,7 +172,10 @@ func (f *FS) openDir(dir string) (*os.Root, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.dirs.Store(dir, struct{}{})
+	if _, known := f.dirs.LoadOrStore(dir, struct{}{}); !known && f.dirsCount.Add(1) > maxKnownDirs {
+		f.dirs.Clear()
+		f.dirsCount.Store(0)
+	}
 	return d, nil
 }
 
