@@ -106,7 +106,11 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	a.users, err = user.New(user.Config{}, a.store, a.tenants, a.log.With("component", "users"))
+	uc := user.Config{}
+	if a.vault != nil {
+		uc.Sealer = a.vault
+	}
+	a.users, err = user.New(uc, a.store, a.tenants, a.log.With("component", "users"))
 	return err
 }
 

@@ -68,8 +68,8 @@ func newEnv(t testing.TB, d store.Dialect, opts ...envOption) *env {
 	t.Cleanup(v.Close)
 	e.tenants = tenant.NewService(st, nil, log)
 	e.verifs = verification.NewService(verification.Deps{Store: st, Audit: st, Sealer: v, Queue: noQueue{}, Log: log})
-	if e.users, err = user.New(user.Config{Argon2: user.Argon2{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
-		st, e.tenants, log); err != nil {
+	if e.users, err = user.New(user.Config{Argon2: user.Argon2{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Sealer: v}, st, e.tenants, log); err != nil {
 		t.Fatal(err)
 	}
 	if e.ins, err = e.tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme Mutual", Country: "FRA", Mode: tenant.Live}); err != nil {

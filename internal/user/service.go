@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -41,6 +42,18 @@ type Config struct {
 	// Issuer names the service in authenticator apps (default BorderProof).
 	Issuer string
 	Now    func() time.Time
+	// Sealer keeps second-factor secrets sealed at rest under the
+	// insurer's key (*vault.Vault). Without one, second factors cannot be
+	// enrolled or checked (an error, never a secret stored in clear).
+	Sealer Sealer
+}
+
+// Sealer seals and opens small secrets under a per-subject key wrapped by
+// the insurer's key; *vault.Vault implements it.
+type Sealer interface {
+	NewSubjectKey(ctx context.Context, insurerID, subjectID string) ([]byte, error)
+	Seal(ctx context.Context, insurerID, subjectID string, wrappedSubjectKey []byte, purpose string, plaintext []byte) ([]byte, error)
+	Open(ctx context.Context, insurerID, subjectID string, wrappedSubjectKey []byte, purpose string, sealed []byte) ([]byte, error)
 }
 
 func (c *Config) defaults() {
@@ -262,7 +275,11 @@ func (s *Service) VerifyTOTP(ctx context.Context, token, code string) (SignIn, e
 	if now.Before(u.LockedUntil) {
 		return SignIn{}, errCode
 	}
-	step, ok := matchTOTP(u.TOTPSecret, code, now)
+	secret, sealed, err := s.openTOTP(ctx, u)
+	if err != nil {
+		return SignIn{}, err
+	}
+	step, ok := matchTOTP(secret, code, now)
 	if !ok || step <= u.TOTPLastStep {
 		return SignIn{}, s.fail(ctx, u, now, errCode)
 	}
@@ -271,6 +288,14 @@ func (s *Service) VerifyTOTP(ctx context.Context, token, code string) (SignIn, e
 			return SignIn{}, s.fail(ctx, u, now, errCode)
 		}
 		return SignIn{}, err
+	}
+	if !sealed {
+		// Enrolled before secrets were sealed: seal it now.
+		if stored, err := s.sealTOTP(ctx, u, secret); err != nil {
+			s.log.WarnContext(ctx, "seal a second-factor secret; it stays as it was", "user_id", u.ID, "err", err)
+		} else if err := s.store.SetUserTOTP(ctx, u.InsurerID, u.ID, stored, step, now); err != nil {
+			s.log.WarnContext(ctx, "store a sealed second-factor secret; it stays as it was", "user_id", u.ID, "err", err)
+		}
 	}
 	if err := s.store.DeleteSession(ctx, sess.Hash); err != nil {
 		return SignIn{}, err
@@ -409,11 +434,66 @@ func (s *Service) ConfirmTOTP(ctx context.Context, sess Session, u User, code st
 	if !ok {
 		return errCode
 	}
-	if err := s.store.SetUserTOTP(ctx, u.InsurerID, u.ID, e.Secret, step, now); err != nil {
+	stored, err := s.sealTOTP(ctx, u, e.Secret)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetUserTOTP(ctx, u.InsurerID, u.ID, stored, step, now); err != nil {
 		return err
 	}
 	sess.PendingTOTP = ""
 	return s.store.UpdateSession(ctx, sess)
+}
+
+// Stored second-factor secrets: sealedTOTPPrefix, the wrapped per-user key
+// and the sealed base32 secret, both base64url, joined by '.'. A value
+// without the prefix was stored before sealing (plain base32).
+const (
+	sealedTOTPPrefix = "sealed1:"
+	// TOTPPurpose is the vault purpose second-factor secrets are sealed
+	// for; it is bound into the ciphertext with the insurer and user ids.
+	TOTPPurpose = "totp"
+)
+
+var errNoSealer = errs.E(errs.Unavailable, "second factors are not available: the vault is not configured")
+
+// sealTOTP seals a second-factor secret for storage.
+func (s *Service) sealTOTP(ctx context.Context, u User, secret string) (string, error) {
+	if s.cfg.Sealer == nil {
+		return "", errNoSealer
+	}
+	wrapped, err := s.cfg.Sealer.NewSubjectKey(ctx, u.InsurerID, u.ID)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.cfg.Sealer.Seal(ctx, u.InsurerID, u.ID, wrapped, TOTPPurpose, []byte(secret))
+	if err != nil {
+		return "", err
+	}
+	return sealedTOTPPrefix + base64.RawURLEncoding.EncodeToString(wrapped) + "." + base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// openTOTP returns the user's second-factor secret and whether it was
+// stored sealed.
+func (s *Service) openTOTP(ctx context.Context, u User) (string, bool, error) {
+	v, ok := strings.CutPrefix(u.TOTPSecret, sealedTOTPPrefix)
+	if !ok {
+		return u.TOTPSecret, false, nil
+	}
+	if s.cfg.Sealer == nil {
+		return "", true, errNoSealer
+	}
+	w, sl, ok := strings.Cut(v, ".")
+	wrapped, err1 := base64.RawURLEncoding.DecodeString(w)
+	sealed, err2 := base64.RawURLEncoding.DecodeString(sl)
+	if !ok || err1 != nil || err2 != nil {
+		return "", true, errs.E(errs.Internal, "a stored second-factor secret is unreadable")
+	}
+	plain, err := s.cfg.Sealer.Open(ctx, u.InsurerID, u.ID, wrapped, TOTPPurpose, sealed)
+	if err != nil {
+		return "", true, err
+	}
+	return string(plain), true, nil
 }
 
 // DisableTOTP removes the second factor after checking the password.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/borderproof/borderproof/internal/store/storetest"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/user"
+	"github.com/borderproof/borderproof/internal/vault"
 )
 
 type clock struct {
@@ -48,9 +51,17 @@ func newEnv(t *testing.T, st *store.Store) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tenants := tenant.NewService(st, nil, log)
 	e := &env{st: st, clk: &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
-	var err error
+	kek, err := vault.NewLocalFile(filepath.Join(t.TempDir(), "kek"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(vault.Config{}, kek, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
 	e.svc, err = user.New(user.Config{Argon2: user.Argon2{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-		Now: e.clk.now}, st, tenants, log)
+		Now: e.clk.now, Sealer: v}, st, tenants, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +90,7 @@ func TestService(t *testing.T) {
 		t.Run("sign in", func(t *testing.T) { testSignIn(t, newEnv(t, st)) })
 		t.Run("lock-out", func(t *testing.T) { testLockout(t, newEnv(t, storetest.Open(t, st.Dialect()))) })
 		t.Run("totp", func(t *testing.T) { testTOTP(t, newEnv(t, storetest.Open(t, st.Dialect()))) })
+		t.Run("totp stored in clear", func(t *testing.T) { testTOTPStoredInClear(t, newEnv(t, storetest.Open(t, st.Dialect()))) })
 		t.Run("administration", func(t *testing.T) { testAdmin(t, newEnv(t, storetest.Open(t, st.Dialect()))) })
 	})
 }
@@ -267,6 +279,12 @@ func testTOTP(t *testing.T, e *env) {
 	if sess.PendingTOTP != "" {
 		t.Fatal("enrolment left in the session")
 	}
+	// At rest the secret is sealed: the column holds neither the base32
+	// secret nor anything an authenticator could use.
+	stored := e.storedTOTP(t, u.ID)
+	if !strings.HasPrefix(stored, "sealed1:") || strings.Contains(stored, enr.Secret) {
+		t.Fatalf("stored second factor %q is not sealed", stored)
+	}
 
 	// Sign-in now waits for a code.
 	e.clk.add(30 * time.Second)
@@ -312,6 +330,74 @@ func testTOTP(t *testing.T, e *env) {
 	}
 	if in, err := e.svc.SignIn(ctx, e.admin.Email, pw); err != nil || in.Session.MFAPending {
 		t.Fatalf("after disabling: %v", err)
+	}
+}
+
+// storedTOTP reads users.totp_secret as stored.
+func (e *env) storedTOTP(t *testing.T, userID string) string {
+	t.Helper()
+	q := `SELECT totp_secret FROM users WHERE id = $1`
+	if e.st.Dialect() == store.SQLite {
+		q = strings.ReplaceAll(q, "$1", "?1")
+	}
+	var v string
+	if err := e.st.DB().QueryRow(q, userID).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// testTOTPStoredInClear: a secret stored before sealing still signs in,
+// and is sealed by that sign-in; without a sealer nothing is enrolled.
+func testTOTPStoredInClear(t *testing.T, e *env) {
+	ctx := context.Background()
+	u := e.create(t, e.ins.ID, "legacy@acme.test", user.RoleUnderwriter)
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	if err := e.st.SetUserTOTP(ctx, u.InsurerID, u.ID, secret, 0, e.clk.now()); err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.svc.SignIn(ctx, u.Email, pw)
+	if err != nil || !in.Session.MFAPending {
+		t.Fatalf("pending sign-in: %v", err)
+	}
+	if _, err := e.svc.VerifyTOTP(ctx, in.Token, code(t, secret, e.clk.now())); err != nil {
+		t.Fatalf("a secret stored in clear no longer signs in: %v", err)
+	}
+	stored := e.storedTOTP(t, u.ID)
+	if !strings.HasPrefix(stored, "sealed1:") || strings.Contains(stored, secret) {
+		t.Fatalf("not sealed after sign-in: %q", stored)
+	}
+	e.clk.add(time.Minute)
+	in, err = e.svc.SignIn(ctx, u.Email, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.VerifyTOTP(ctx, in.Token, code(t, secret, e.clk.now())); err != nil {
+		t.Fatalf("the sealed secret does not sign in: %v", err)
+	}
+
+	// A service without a sealer refuses to enrol rather than store the
+	// secret in clear.
+	bare, err := user.New(user.Config{Argon2: user.Argon2{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Now: e.clk.now},
+		e.st, tenant.NewService(e.st, nil, slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := e.create(t, e.ins.ID, "nosealer@acme.test", user.RoleUnderwriter)
+	vin, err := bare.SignIn(ctx, v.Email, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enr, err := bare.StartTOTP(ctx, vin.Session, vin.User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, vu, _ := bare.Authenticate(ctx, vin.Token)
+	if err := bare.ConfirmTOTP(ctx, sess, vu, code(t, enr.Secret, e.clk.now())); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("confirm without a sealer: %v", err)
+	}
+	if stored := e.storedTOTP(t, v.ID); stored != "" {
+		t.Fatalf("stored without a sealer: %q", stored)
 	}
 }
 

@@ -54,8 +54,10 @@ type User struct {
 	Role      Role
 	// PasswordHash is an argon2id hash in PHC string form.
 	PasswordHash string
-	// TOTPSecret is the base32 secret of the second factor; empty when the
-	// user has none.
+	// TOTPSecret is the second factor's secret as stored: sealed under
+	// the insurer's key (Service.sealTOTP), or plain base32 when stored
+	// before sealing (sealed at the next sign-in); empty when the user has
+	// none.
 	TOTPSecret string
 	// TOTPLastStep is the last accepted time step, so a code is used once.
 	TOTPLastStep   int64
