@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -64,10 +65,8 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 
 	var signer *evidence.Signer
 	switch {
-	case a.devDir != "":
-		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(a.devDir, "evidence.pem"), a.log)
-	case a.benchDir != "":
-		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(a.benchDir, "evidence.pem"), a.log)
+	case a.devDir != "" || a.benchDir != "":
+		signer, err = evidence.LoadOrCreateKeyFile(filepath.Join(cmp.Or(a.devDir, a.benchDir), "evidence.pem"), a.log)
 	case sc.EvidenceSigningKey != "":
 		signer, err = evidence.ParseSigningKey([]byte(sc.EvidenceSigningKey))
 	default:
@@ -124,11 +123,7 @@ func (a *app) openBlobs(ctx context.Context) error {
 	// Dev mode keeps blobs under its data directory; the benches too,
 	// unless the environment names an S3 bucket (production's store).
 	if a.devDir != "" || (a.benchDir != "" && c.S3Bucket == "") {
-		dir := a.devDir
-		if dir == "" {
-			dir = a.benchDir
-		}
-		fs, err := devBlobs(filepath.Join(dir, "blobs"), a.baseURL, a.log)
+		fs, err := devBlobs(filepath.Join(cmp.Or(a.devDir, a.benchDir), "blobs"), a.baseURL, a.log)
 		if err != nil {
 			return err
 		}
