@@ -63,8 +63,8 @@ func (c FSConfig) Validate() error {
 }
 
 // FS is a Store in a local directory, for dev mode. Blob bodies live under
-// Root/data/<key> and content types other than application/octet-stream
-// under Root/meta/<key>; every access goes through an os.Root, so neither a
+// Root/data/<key> and content types other than the one the key's extension
+// implies (impliedContentType) under Root/meta/<key>; every access goes through an os.Root, so neither a
 // key nor a symbolic link can reach outside Root. Writes are atomic (temporary file, fsync, rename).
 // Signed URLs are served by Handler.
 type FS struct {
@@ -141,8 +141,8 @@ func (f *FS) Put(ctx context.Context, key string, body io.Reader, size int64, co
 		return err
 	}
 	meta := path.Join(metaDir, key)
-	if contentType == defaultContentType {
-		// The default needs no file; drop one left by an earlier Put.
+	if contentType == impliedContentType(key) {
+		// The key implies it: no file; drop one left by an earlier Put.
 		if err := f.root.Remove(meta); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return f.ioError(err, "blob could not be stored")
 		}
@@ -151,8 +151,25 @@ func (f *FS) Put(ctx context.Context, key string, body io.Reader, size int64, co
 	return f.writeAtomic(meta, strings.NewReader(contentType), int64(len(contentType)))
 }
 
-// defaultContentType is the content type of a blob without a meta file.
+// defaultContentType is the content type of a blob whose key's extension
+// implies none.
 const defaultContentType = "application/octet-stream"
+
+// impliedTypes are the content types the service's own keys imply by
+// their extension (evidence manifests, usage exports); a fixed table, not
+// the machine's mime.types, so a blob reads back the same everywhere.
+var impliedTypes = map[string]string{
+	".json": "application/json",
+	".csv":  "text/csv; charset=utf-8",
+}
+
+// impliedContentType is the content type a blob without a meta file has.
+func impliedContentType(key string) string {
+	if t, ok := impliedTypes[path.Ext(key)]; ok {
+		return t
+	}
+	return defaultContentType
+}
 
 // openDir opens dir below root as a root of its own, creating it first
 // unless it is known to exist; name operations inside it then resolve one
@@ -357,7 +374,7 @@ func (f *FS) Handler() http.Handler {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		ct := defaultContentType
+		ct := impliedContentType(key)
 		if b, err := f.root.ReadFile(path.Join(metaDir, key)); err == nil {
 			ct = string(b)
 		}

@@ -411,6 +411,41 @@ func TestFSContentTypeReplacedAndDirsRecreated(t *testing.T) {
 		t.Fatalf("a default-typed blob keeps a meta file: %v", err)
 	}
 
+	// A key's extension implies its type: a manifest needs no meta file
+	// unless it is stored as something else.
+	manifest := "evidence/ins_1/ver_1/manifest.json"
+	served := func(k string) string {
+		t.Helper()
+		signed, err := f.SignedURL(ctx, k, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := serve(t, srv, signed, http.MethodGet, nil)
+		return resp.Header.Get("Content-Type")
+	}
+	metaExists := func(k string) bool {
+		_, err := os.Stat(filepath.Join(root, "meta", filepath.FromSlash(k)))
+		return err == nil
+	}
+	if err := f.Put(ctx, manifest, strings.NewReader("{}"), 2, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(manifest); got != "application/json" || metaExists(manifest) {
+		t.Fatalf("implied type: served %q, meta file %v", got, metaExists(manifest))
+	}
+	if err := f.Put(ctx, manifest, strings.NewReader("{}"), 2, "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(manifest); got != "text/plain" || !metaExists(manifest) {
+		t.Fatalf("another type: served %q, meta file %v", got, metaExists(manifest))
+	}
+	if err := f.Put(ctx, manifest, strings.NewReader("{}"), 2, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(manifest); got != "application/json" || metaExists(manifest) {
+		t.Fatalf("back to the implied type: served %q, meta file %v", got, metaExists(manifest))
+	}
+
 	if err := os.RemoveAll(filepath.Join(root, "data", "evidence")); err != nil {
 		t.Fatal(err)
 	}
