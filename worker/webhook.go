@@ -46,9 +46,10 @@ func WebhookHandlers(svc WebhookService) []Handler {
 	}
 }
 
-// WebhookPeriodic sweeps overdue deliveries every minute on the low queue.
+// WebhookPeriodic sweeps overdue deliveries as often as the outbox sweeper
+// runs (SweepEvery), on the low queue.
 func WebhookPeriodic() []Periodic {
-	return []Periodic{{Cron: "* * * * *", Type: webhook.TaskSweep, Queue: queue.Low}}
+	return []Periodic{{Cron: "@every " + SweepEvery.String(), Type: webhook.TaskSweep, Queue: queue.Low}}
 }
 
 // WebhookEnqueuer adapts the queue's enqueuer to webhook.Enqueuer, for the

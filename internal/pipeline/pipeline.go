@@ -201,7 +201,8 @@ type Config struct {
 	// saying when to ask again (default 30s).
 	DefaultPollInterval time.Duration
 	// StaleAfter is how long a PENDING check may go unchanged before the
-	// sweeper queues it again (default 30s).
+	// sweeper queues it again (default 10s). Short is safe: a check whose
+	// task is still queued or running is left alone (its task id is taken).
 	StaleAfter time.Duration
 	// EventGrace is how old an unpublished event must be before the
 	// sweeper queues its publication again (default 5s).
@@ -215,7 +216,7 @@ func (c Config) withDefaults() Config {
 		c.DefaultPollInterval = 30 * time.Second
 	}
 	if c.StaleAfter <= 0 {
-		c.StaleAfter = 30 * time.Second
+		c.StaleAfter = 10 * time.Second
 	}
 	if c.EventGrace <= 0 {
 		c.EventGrace = 5 * time.Second

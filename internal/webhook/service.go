@@ -461,8 +461,10 @@ func (s *Service) enqueue(ctx context.Context, d Delivery, in time.Duration) err
 }
 
 // sweepGrace is how overdue a pending delivery must be before the sweeper
-// assumes its task was lost.
-const sweepGrace = time.Minute
+// assumes its task was lost. It only has to cover the instant between a
+// commit and its enqueue: re-enqueueing a delivery whose task is still
+// queued or running is a no-op (the task id is taken).
+const sweepGrace = 10 * time.Second
 
 // Sweep re-enqueues pending deliveries whose attempt is overdue, in case
 // their task was lost (Redis flushed, a crash between commit and enqueue).
