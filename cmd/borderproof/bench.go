@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,7 +225,7 @@ func (s *stackFlags) flags(cmd *cobra.Command, required bool) {
 
 func benchPipelineCmd() *cobra.Command {
 	var st stackFlags
-	var n, conc, rawTasks int
+	var n, conc, rawTasks, warmup int
 	var seed uint64
 	var timeout time.Duration
 	var cpuProfile string
@@ -248,16 +249,20 @@ func benchPipelineCmd() *cobra.Command {
 			if n <= 0 || conc <= 0 {
 				return errors.New("--verifications and --concurrency must be positive")
 			}
+			if warmup < 0 {
+				return errors.New("--warmup must not be negative")
+			}
 			if st.database == "" {
 				return errors.New("--database is required")
 			}
 			st.workers = conc
-			return runPipelineBench(cmd, st, n, conc, rawTasks, seed, timeout, cpuProfile, throttled)
+			return runPipelineBench(cmd, st, n, warmup, conc, rawTasks, seed, timeout, cpuProfile, throttled)
 		},
 	}
 	st.flags(cmd, true)
 	cmd.Flags().IntVar(&n, "verifications", 1000, "verifications to submit")
 	cmd.Flags().IntVar(&conc, "concurrency", 16, "submissions in flight, worker concurrency and raw-loop concurrency")
+	cmd.Flags().IntVar(&warmup, "warmup", 50, "verifications run to completion before the measured ones, after which the fresh schema's planner statistics are gathered (0: none)")
 	cmd.Flags().IntVar(&rawTasks, "raw-tasks", 0, "no-op tasks of the raw loop (default: 10 per verification, at least 5000)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "population seed")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "bound on waiting for outcomes")
@@ -290,7 +295,7 @@ func startCPUProfile(path string) (func(), error) {
 // serviceQueues are the queues the service's worker reads.
 var serviceQueues = []string{queue.Critical, queue.Default, queue.Low}
 
-func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, seed uint64, timeout time.Duration, cpuProfile string, throttled bool) error {
+func runPipelineBench(cmd *cobra.Command, st stackFlags, n, warmup, conc, rawTasks int, seed uint64, timeout time.Duration, cpuProfile string, throttled bool) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	log := newLogger(st.logLevel)
@@ -318,7 +323,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	asOf := time.Now().UTC()
 	mix := bench.CleanHeavyMix()
 	s, err := startStack(ctx, stackOptions{
-		DatabaseURL: st.database, RedisURL: st.redis, Concurrency: conc, Name: id, Seed: seed, Population: n,
+		DatabaseURL: st.database, RedisURL: st.redis, Concurrency: conc, Name: id, Seed: seed, Population: warmup + n,
 		Mix: mix, AsOf: asOf, Keep: st.keep, FlushRedis: st.flush, LogLevel: st.logLevel, Unthrottled: !throttled,
 	})
 	if err != nil {
@@ -329,7 +334,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	if err != nil {
 		return err
 	}
-	people, err := bench.People(partnersim.PopulationConfig{Seed: seed, Size: n, Mix: mix, AsOf: asOf, Watchlist: wl}, id+"-")
+	people, err := bench.People(partnersim.PopulationConfig{Seed: seed, Size: warmup + n, Mix: mix, AsOf: asOf, Watchlist: wl}, id+"-")
 	if err != nil {
 		return err
 	}
@@ -352,6 +357,32 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	recv.SetSecret(secret)
 	insp := asynq.NewInspector(opt)
 	defer insp.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	db := s.app.store.DB()
+	// Warm-up: connections, prepared statements and caches, and the
+	// planner's statistics, which a database in service has.
+	var outcomesBefore, eventsBefore, webhooksBefore int
+	if warmup > 0 {
+		warm, _ := submitPeople(ctx, c, people[:warmup], conc, bench.NewProgress(stderr, "warm-up", warmup))
+		if err := waitForOutcomes(ctx, db, 0, len(warm), bench.NewProgress(nil, "", 0)); err != nil {
+			return err
+		}
+		if err := waitForWebhooks(ctx, db, recv, 0, bench.NewProgress(nil, "", 0)); err != nil {
+			return err
+		}
+		if err := bench.Analyze(ctx, db, s.dialect); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+		people = people[warmup:]
+		if outcomesBefore, err = bench.CountOutcomes(ctx, db); err != nil {
+			return err
+		}
+		if eventsBefore, err = bench.CountWebhookEvents(ctx, db); err != nil {
+			return err
+		}
+		webhooksBefore = recv.Stats().Unique
+	}
 	tasksBefore, err := bench.ProcessedTotal(insp, serviceQueues)
 	if err != nil {
 		return fmt.Errorf("asynq inspector: %w", err)
@@ -362,72 +393,22 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 		return err
 	}
 	defer stopProfile()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var mu sync.Mutex
-	submittedAt := map[string]time.Time{}
-	refused := map[string]int{}
 	start := time.Now()
-	bar := bench.NewProgress(stderr, "submit", n)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for _, p := range people {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			t0 := time.Now()
-			sub, err := c.Submit(gctx, p.Input)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				refused[bench.ErrorCode(err)]++
-			} else {
-				submittedAt[sub.ID] = t0
-			}
-			bar.Add(1)
-			return nil
-		})
-	}
-	g.Wait()
-	bar.Done()
+	submittedAt, refused := submitPeople(ctx, c, people, conc, bench.NewProgress(stderr, "submit", len(people)))
 	if len(refused) > 0 {
 		fmt.Fprintf(stderr, "submissions refused: %v\n", refused)
 	}
-
-	db := s.app.store.DB()
-	bar = bench.NewProgress(stderr, "outcome", len(submittedAt))
-	for ctx.Err() == nil {
-		k, err := bench.CountOutcomes(ctx, db)
-		if err == nil {
-			bar.Set(k)
-			if k >= len(submittedAt) {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := waitForOutcomes(ctx, db, outcomesBefore, len(submittedAt), bench.NewProgress(stderr, "outcome", len(submittedAt))); err != nil {
+		return err
 	}
-	bar.Done()
 	expected, err := bench.CountWebhookEvents(ctx, db)
 	if err != nil {
 		return fmt.Errorf("count events: %w", err)
 	}
-	bar = bench.NewProgress(stderr, "webhook", expected)
-	for ctx.Err() == nil {
-		got := recv.Stats().Unique
-		bar.Set(got)
-		if got >= expected {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
+	expected -= eventsBefore
+	if err := waitForWebhooks(ctx, db, recv, webhooksBefore, bench.NewProgress(stderr, "webhook", expected)); err != nil {
+		return err
 	}
-	bar.Done()
 	// Let trailing tasks finish, for at most a few seconds, before
 	// counting what ran.
 	for i := 0; i < 50; i++ {
@@ -460,7 +441,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 		return fmt.Errorf("read outcomes: %w", err)
 	}
 	run := bench.PipelineRun{Submitted: len(submittedAt), Tasks: tasksAfter - tasksBefore, Raw: raw,
-		WebhooksExpected: expected, WebhooksReceived: recv.Stats().Unique}
+		WebhooksExpected: expected, WebhooksReceived: recv.Stats().Unique - webhooksBefore}
 	var last time.Time
 	for vid, t0 := range submittedAt {
 		at, ok := outcomes[vid]
@@ -493,6 +474,79 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, conc, rawTasks int, 
 	fmt.Fprintf(out, "  efficiency %.3f, one verification costs %.1f no-op tasks; lost %d; bad usage rows %d\n",
 		line.Efficiency, line.CostInNoopTasks, line.Lost, line.DuplicateUsageRows)
 	return bench.WriteJSONLine(out, line)
+}
+
+// submitPeople submits every person's verification over HTTP, conc at a
+// time, and returns when each was sent (by verification id) and the
+// refusals by error code.
+func submitPeople(ctx context.Context, c *bench.Client, people []bench.Person, conc int, bar *bench.Progress) (map[string]time.Time, map[string]int) {
+	var mu sync.Mutex
+	submittedAt := map[string]time.Time{}
+	refused := map[string]int{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for _, p := range people {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			t0 := time.Now()
+			sub, err := c.Submit(gctx, p.Input)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				refused[bench.ErrorCode(err)]++
+			} else {
+				submittedAt[sub.ID] = t0
+			}
+			bar.Add(1)
+			return nil
+		})
+	}
+	g.Wait()
+	bar.Done()
+	return submittedAt, refused
+}
+
+// waitForOutcomes polls until the database holds base+n outcomes; bar
+// counts those past base.
+func waitForOutcomes(ctx context.Context, db *sql.DB, base, n int, bar *bench.Progress) error {
+	defer bar.Done()
+	for {
+		if k, err := bench.CountOutcomes(ctx, db); err == nil {
+			bar.Set(k - base)
+			if k >= base+n {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil // out of time: the count tells what is lost
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitForWebhooks polls until the receiver has verified a message for
+// every event the database holds; bar counts those past base.
+func waitForWebhooks(ctx context.Context, db *sql.DB, recv *bench.Receiver, base int, bar *bench.Progress) error {
+	defer bar.Done()
+	for {
+		want, err := bench.CountWebhookEvents(ctx, db)
+		if err != nil {
+			return fmt.Errorf("count events: %w", err)
+		}
+		got := recv.Stats().Unique
+		bar.Set(got - base)
+		if got >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // out of time: the count tells what is missing
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // stackOptions configures an in-process api + worker + simulator.
