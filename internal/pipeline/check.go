@@ -96,7 +96,7 @@ func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, 
 	if err != nil {
 		return p.finish(ctx, v, c, p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable))
 	}
-	ins, err := p.d.Tenants.Insurer(ctx, v.InsurerID)
+	region, err := p.region(ctx, v.InsurerID)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, 
 	}
 	full := fullRequest(v, c, pii)
 	d := partner.Decide(partner.SharingInput{
-		InsurerRegion: ins.Region, SubjectNationality: pii.Policyholder.Nationality, SubjectResidence: pii.Policyholder.ResidenceCountry,
+		InsurerRegion: region, SubjectNationality: pii.Policyholder.Nationality, SubjectResidence: pii.Policyholder.ResidenceCountry,
 		PartnerJurisdiction: pt.Jurisdiction(), Protocol: pt.Config().Protocol, CheckType: full.CheckType,
 		LawfulBasis: full.LawfulBasis, Purposes: full.Purposes, HasConsentReference: full.ConsentReference != "",
 	})
@@ -141,6 +141,19 @@ func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, 
 		return p.partnerError(ctx, v, c, pt.Name(), err)
 	}
 	return p.answer(ctx, v, c, pt, res, -1)
+}
+
+// region returns the insurer's region, read once per process.
+func (p *Pipeline) region(ctx context.Context, insurerID string) (string, error) {
+	if r, ok := p.regions.Get(insurerID); ok {
+		return r, nil
+	}
+	ins, err := p.d.Tenants.Insurer(ctx, insurerID)
+	if err != nil {
+		return "", err
+	}
+	p.regions.Add(insurerID, ins.Region)
+	return ins.Region, nil
 }
 
 // fullRequest is everything the partners could be sent; Prepare minimises.
@@ -447,9 +460,15 @@ func (p *Pipeline) finish(ctx context.Context, v verification.Verification, c ve
 // per second, a second later, prices every row of that second together.
 // The scheduler's periodic roll-up covers a failure.
 func (p *Pipeline) rollUpSoon(ctx context.Context, at time.Time) {
+	sec := at.Unix()
+	if p.rolledUp.Load() == sec {
+		return // this process queued it already
+	}
 	if err := p.d.Queue.Enqueue(ctx, billing.TaskRollUp, nil, billing.RollUpTaskID(at), verification.QueueDefault, time.Second); err != nil {
 		p.log.WarnContext(ctx, "enqueue usage roll-up; the scheduler will run it", "err", err)
+		return
 	}
+	p.rolledUp.Store(sec)
 }
 
 // afterCheck queues scoring: the final score once every check is terminal

@@ -31,7 +31,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
@@ -253,6 +256,13 @@ type Pipeline struct {
 	d   Deps
 	log *slog.Logger
 	now func() time.Time
+	// regions caches each insurer's region, which the data-sharing rules
+	// need for every partner check and which is fixed when the insurer is
+	// created (from its country).
+	regions *lru.Cache[string, string]
+	// rolledUp is the last second (Unix) whose usage roll-up this process
+	// queued: one enqueue per second instead of one per billable check.
+	rolledUp atomic.Int64
 }
 
 // New builds the pipeline.
@@ -265,7 +275,8 @@ func New(cfg Config, d Deps) *Pipeline {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{cfg: cfg.withDefaults(), d: d, log: log, now: func() time.Time { return now().UTC() }}
+	regions, _ := lru.New[string, string](4096) // fails only for a size ≤ 0
+	return &Pipeline{cfg: cfg.withDefaults(), d: d, log: log, now: func() time.Time { return now().UTC() }, regions: regions}
 }
 
 // Reasons recorded on checks that ended without a partner's answer.

@@ -1,13 +1,16 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/risk"
+	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
@@ -112,5 +115,75 @@ func TestInputDefaultsToTravel(t *testing.T) {
 	}
 	if !slices.ContainsFunc(in.Checks, func(c risk.Check) bool { return c.Status == risk.CheckAwaitingPartner }) {
 		t.Fatal("status lost")
+	}
+}
+
+type countingTenants struct{ calls map[string]int }
+
+func (c *countingTenants) Insurer(_ context.Context, id string) (tenant.Insurer, error) {
+	c.calls[id]++
+	if id == "ins_missing" {
+		return tenant.Insurer{}, errs.E(errs.NotFound, "insurer not found")
+	}
+	return tenant.Insurer{ID: id, Region: "EEA-" + id}, nil
+}
+
+func TestRegionReadOncePerInsurer(t *testing.T) {
+	tn := &countingTenants{calls: map[string]int{}}
+	p := New(Config{}, Deps{Tenants: tn})
+	for range 3 {
+		for _, id := range []string{"ins_a", "ins_b"} {
+			r, err := p.region(t.Context(), id)
+			if err != nil || r != "EEA-"+id {
+				t.Fatalf("region(%s) = %q, %v", id, r, err)
+			}
+		}
+	}
+	if tn.calls["ins_a"] != 1 || tn.calls["ins_b"] != 1 {
+		t.Fatalf("insurer reads %v, want one each", tn.calls)
+	}
+	// A failed read is not cached.
+	for range 2 {
+		if _, err := p.region(t.Context(), "ins_missing"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("missing insurer: %v", err)
+		}
+	}
+	if tn.calls["ins_missing"] != 2 {
+		t.Fatalf("failed reads %d, want 2", tn.calls["ins_missing"])
+	}
+}
+
+type recordingQueue struct {
+	ids  []string
+	fail bool
+}
+
+func (q *recordingQueue) Enqueue(_ context.Context, _ string, _ []byte, taskID, _ string, _ time.Duration) error {
+	if q.fail {
+		return errs.E(errs.Unavailable, "redis down")
+	}
+	q.ids = append(q.ids, taskID)
+	return nil
+}
+
+func TestRollUpQueuedOncePerSecond(t *testing.T) {
+	q := &recordingQueue{}
+	p := New(Config{}, Deps{Queue: q})
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	p.rollUpSoon(t.Context(), t0)
+	p.rollUpSoon(t.Context(), t0.Add(300*time.Millisecond))
+	p.rollUpSoon(t.Context(), t0.Add(999*time.Millisecond))
+	if len(q.ids) != 1 || q.ids[0] != billing.RollUpTaskID(t0) {
+		t.Fatalf("roll-ups queued %v, want one for %v", q.ids, t0)
+	}
+	// A failed enqueue is tried again by the next check of the second.
+	q.fail = true
+	p.rollUpSoon(t.Context(), t0.Add(time.Second))
+	q.fail = false
+	p.rollUpSoon(t.Context(), t0.Add(1500*time.Millisecond))
+	p.rollUpSoon(t.Context(), t0.Add(2*time.Second))
+	want := []string{billing.RollUpTaskID(t0), billing.RollUpTaskID(t0.Add(time.Second)), billing.RollUpTaskID(t0.Add(2 * time.Second))}
+	if !slices.Equal(q.ids, want) {
+		t.Fatalf("roll-ups queued %v, want %v", q.ids, want)
 	}
 }
