@@ -178,16 +178,19 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 		}
 		pos := total - added
 		var amountSum int64
+		// Rows priced alike (most rows of a tier) are updated together.
+		byAmount := map[int64][]any{}
+		var amounts []int64
 		for _, i := range idx {
 			u := &list[i]
 			amount := price.Between(pos, pos+u.Quantity)
 			pos += u.Quantity
 			amountSum += amount
 			u.PlanID, u.Amount = plan.ID, billing.Money{Minor: amount, Currency: plan.Currency}
-			if _, err := c.exec(ctx, `UPDATE usage_events SET amount_minor = $2, currency = $3, plan_id = $4, priced_at = $5 WHERE id = $1`,
-				u.ID, amount, plan.Currency, plan.ID, pricedAt); err != nil {
-				return nil, nil, err
+			if _, ok := byAmount[amount]; !ok {
+				amounts = append(amounts, amount)
 			}
+			byAmount[amount] = append(byAmount[amount], u.ID)
 			dk := dayKey{u.InsurerID, u.Mode, string(u.Meter), u.Partner, u.PartnerCost.Currency, micros(billing.DayStart(u.OccurredAt))}
 			d := days[dk]
 			if d == nil {
@@ -201,6 +204,14 @@ func (s *Store) priceUsage(ctx context.Context, c conn, list []billing.Usage) ([
 			sk := spendKey{u.InsurerID, u.Mode, g.month}
 			if u.OccurredAt.After(lastAt[sk]) {
 				lastAt[sk] = u.OccurredAt
+			}
+		}
+		for _, amount := range amounts {
+			ids := byAmount[amount]
+			args := append([]any{amount, plan.Currency, plan.ID, pricedAt}, ids...)
+			if _, err := c.exec(ctx, `UPDATE usage_events SET amount_minor = $1, currency = $2, plan_id = $3, priced_at = $4
+				WHERE id IN (`+placeholders(5, len(ids))+`)`, args...); err != nil {
+				return nil, nil, err
 			}
 		}
 		if _, err := c.exec(ctx, `UPDATE usage_monthly SET amount_minor = amount_minor + $5

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/borderproof/borderproof/internal/audit"
@@ -379,3 +380,31 @@ func (s *Store) UnpublishedEvents(ctx context.Context, before time.Time, limit i
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// placeholders lists n parameters from $first: "$5, $6, $7".
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$")
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}
+
+// valueRows lists rows tuples of width parameters from $1:
+// "($1, $2), ($3, $4)".
+func valueRows(rows, width int) string {
+	var b strings.Builder
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		b.WriteString(placeholders(1+r*width, width))
+		b.WriteString(")")
+	}
+	return b.String()
+}

@@ -45,10 +45,13 @@ func (s *Store) CreateVerification(ctx context.Context, nv verification.NewVerif
 			return nil // the idempotency key is taken
 		}
 		created = true
-		for _, ch := range v.Checks {
+		if len(v.Checks) > 0 {
+			args := make([]any, 0, 7*len(v.Checks))
+			for _, ch := range v.Checks {
+				args = append(args, ch.ID, v.ID, v.InsurerID, string(ch.Type), string(ch.Status), micros(ch.CreatedAt), micros(ch.UpdatedAt))
+			}
 			if _, err := c.exec(ctx, `INSERT INTO checks (id, verification_id, insurer_id, type, status, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				ch.ID, v.ID, v.InsurerID, string(ch.Type), string(ch.Status), micros(ch.CreatedAt), micros(ch.UpdatedAt)); err != nil {
+				VALUES `+valueRows(len(v.Checks), 7), args...); err != nil {
 				return err
 			}
 		}
@@ -58,13 +61,16 @@ func (s *Store) CreateVerification(ctx context.Context, nv verification.NewVerif
 			cs.ID, v.InsurerID, v.ID, cs.Reference, micros(cs.ObtainedAt), cs.LawfulBasis, strings.Join(cs.Purposes, " "), micros(v.CreatedAt)); err != nil {
 			return err
 		}
-		for _, b := range nv.BlindIndex {
-			if _, err := c.exec(ctx, `INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, v.InsurerID, b.Kind, b.Digest, v.ID, micros(v.CreatedAt)); err != nil {
-				return err
-			}
+		if len(nv.BlindIndex) == 0 {
+			return nil
 		}
-		return nil
+		args := make([]any, 0, 5*len(nv.BlindIndex))
+		for _, b := range nv.BlindIndex {
+			args = append(args, v.InsurerID, b.Kind, b.Digest, v.ID, micros(v.CreatedAt))
+		}
+		_, err = c.exec(ctx, `INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
+			VALUES `+valueRows(len(nv.BlindIndex), 5)+` ON CONFLICT DO NOTHING`, args...)
+		return err
 	})
 	if err != nil {
 		return verification.Verification{}, false, err
