@@ -21,7 +21,14 @@ var _ pipeline.Store = (*Store)(nil)
 // PipelineVerification loads a verification of the insurer in any mode,
 // with its checks.
 func (s *Store) PipelineVerification(ctx context.Context, insurerID, id string) (verification.Verification, error) {
-	v, err := scanVerification(s.pool().row(ctx, `SELECT `+verificationCols+verificationFrom+
+	// One query for the verification and its checks, the verification's
+	// columns repeated on each check's row; one without checks takes the
+	// two-query path.
+	v, found, err := s.verificationWithChecks(ctx, insurerID, id)
+	if found || err != nil {
+		return v, err
+	}
+	v, err = scanVerification(s.pool().row(ctx, `SELECT `+verificationCols+verificationFrom+
 		`WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, notFound("verification")
@@ -32,6 +39,51 @@ func (s *Store) PipelineVerification(ctx context.Context, insurerID, id string) 
 	checks, err := s.checksOf(ctx, s.pool(), insurerID, []string{v.ID})
 	v.Checks = checks[v.ID]
 	return v, err
+}
+
+func (s *Store) verificationWithChecks(ctx context.Context, insurerID, id string) (verification.Verification, bool, error) {
+	var v verification.Verification
+	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+`, `+prefixed("ch.", checkCols)+verificationFrom+
+		`JOIN checks ch ON ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+		WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, id)
+	if err != nil {
+		return v, false, err
+	}
+	defer rows.Close()
+	var skip []any // the verification's columns after the first row
+	for rows.Next() {
+		var r checkRow
+		if skip == nil {
+			if v, err = scanVerification(scanWith{rows, r.dest()}); err != nil {
+				return v, false, err
+			}
+			skip = make([]any, strings.Count(verificationCols, ",")+1)
+			for i := range skip {
+				skip[i] = new(any)
+			}
+		} else if err := rows.Scan(append(skip, r.dest()...)...); err != nil {
+			return v, false, err
+		}
+		ch, err := r.check()
+		if err != nil {
+			return v, false, err
+		}
+		v.Checks = append(v.Checks, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return v, false, err
+	}
+	sortChecks(v.Checks)
+	return v, skip != nil, nil
+}
+
+// prefixed qualifies each column of a comma-separated list.
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // DocumentReused reports whether another verification of the insurer holds

@@ -203,3 +203,48 @@ func TestPipelineStoreContract(t *testing.T) {
 		}
 	})
 }
+
+// PipelineVerification reads the verification and its checks in one query
+// when it has checks; the result must match the two-query read, in the
+// canonical check order, and a verification without checks still loads.
+func TestPipelineVerificationOneQuery(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
+		types := risk.CheckTypes()
+		rev := make([]risk.CheckType, len(types))
+		for i, ct := range types {
+			rev[len(types)-1-i] = ct
+		}
+		v := seedVerification(t, s, ins.ID, t0, rev...)
+		want, err := s.Verification(ctx, ins.ID, "TEST", v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != v.ID || got.Consent.Reference != "c" || got.Status != want.Status || !got.DeadlineAt.Equal(want.DeadlineAt) ||
+			len(got.Checks) != len(types) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		for i, c := range got.Checks {
+			if c.Type != types[i] || c.ID != want.Checks[i].ID || c.Status != risk.CheckPending || c.Signals == nil && want.Checks[i].Signals != nil {
+				t.Fatalf("check %d: %+v, want type %s as %+v", i, c, types[i], want.Checks[i])
+			}
+		}
+
+		bare := seedVerification(t, s, ins.ID, t0.Add(time.Second))
+		if got, err := s.PipelineVerification(ctx, ins.ID, bare.ID); err != nil || got.ID != bare.ID || len(got.Checks) != 0 {
+			t.Fatalf("without checks: %+v %v", got, err)
+		}
+		if _, err := s.PipelineVerification(ctx, ins.ID, "ver_missing"); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("missing: %v", err)
+		}
+	})
+}

@@ -223,22 +223,56 @@ const checkCols = `id, verification_id, insurer_id, type, status, partner, outco
 	evidence_key, attempts, poll_after, created_at, updated_at, completed_at`
 
 func scanCheck(sc interface{ Scan(...any) error }) (verification.Check, error) {
-	var ch verification.Check
-	var typ, status, signals string
-	var outcome sql.NullString
-	var poll, completed sql.NullInt64
-	var created, updated int64
-	err := sc.Scan(&ch.ID, &ch.VerificationID, &ch.InsurerID, &typ, &status, &ch.Partner, &outcome, &signals, &ch.Reason,
-		&ch.PartnerReference, &ch.EvidenceKey, &ch.Attempts, &poll, &created, &updated, &completed)
-	if err != nil {
+	var r checkRow
+	if err := sc.Scan(r.dest()...); err != nil {
+		return verification.Check{}, err
+	}
+	return r.check()
+}
+
+// checkRow holds the columns of checkCols while a row is scanned.
+type checkRow struct {
+	ch                verification.Check
+	typ, status, sigs string
+	outcome           sql.NullString
+	poll, completed   sql.NullInt64
+	created, updated  int64
+}
+
+func (r *checkRow) dest() []any {
+	ch := &r.ch
+	return []any{&ch.ID, &ch.VerificationID, &ch.InsurerID, &r.typ, &r.status, &ch.Partner, &r.outcome, &r.sigs, &ch.Reason,
+		&ch.PartnerReference, &ch.EvidenceKey, &ch.Attempts, &r.poll, &r.created, &r.updated, &r.completed}
+}
+
+func (r *checkRow) check() (verification.Check, error) {
+	ch := r.ch
+	ch.Type, ch.Status, ch.Outcome = risk.CheckType(r.typ), risk.CheckStatus(r.status), r.outcome.String
+	if err := json.Unmarshal([]byte(r.sigs), &ch.Signals); err != nil {
 		return ch, err
 	}
-	ch.Type, ch.Status, ch.Outcome = risk.CheckType(typ), risk.CheckStatus(status), outcome.String
-	if err := json.Unmarshal([]byte(signals), &ch.Signals); err != nil {
-		return ch, err
-	}
-	ch.PollAfter, ch.CreatedAt, ch.UpdatedAt, ch.CompletedAt = fromNullMicros(poll), fromMicros(created), fromMicros(updated), fromNullMicros(completed)
+	ch.PollAfter, ch.CreatedAt, ch.UpdatedAt, ch.CompletedAt = fromNullMicros(r.poll), fromMicros(r.created), fromMicros(r.updated), fromNullMicros(r.completed)
 	return ch, nil
+}
+
+// scanWith scans a row whose leading columns go to the caller's
+// destinations and the rest to extra.
+type scanWith struct {
+	rows  *sql.Rows
+	extra []any
+}
+
+func (s scanWith) Scan(dest ...any) error { return s.rows.Scan(append(dest, s.extra...)...) }
+
+// sortChecks puts the checks of one verification, which share a creation
+// instant, in the canonical check order rather than by their random id
+// suffix.
+func sortChecks(list []verification.Check) {
+	order := map[risk.CheckType]int{}
+	for i, t := range risk.CheckTypes() {
+		order[t] = i
+	}
+	sort.SliceStable(list, func(i, j int) bool { return order[list[i].Type] < order[list[j].Type] })
 }
 
 // checksOf loads the checks of several verifications in one query.
@@ -269,14 +303,8 @@ func (s *Store) checksOf(ctx context.Context, c conn, insurerID string, ids []st
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Checks of one verification share a creation instant; list them in
-	// the canonical check order rather than by their random id suffix.
-	order := map[risk.CheckType]int{}
-	for i, t := range risk.CheckTypes() {
-		order[t] = i
-	}
 	for _, list := range out {
-		sort.SliceStable(list, func(i, j int) bool { return order[list[i].Type] < order[list[j].Type] })
+		sortChecks(list)
 	}
 	return out, nil
 }
