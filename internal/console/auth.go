@@ -250,7 +250,7 @@ type accountData struct {
 
 func (c *Console) account(w http.ResponseWriter, r *http.Request, rq *request) {
 	var d accountData
-	if e, ok := user.PendingEnrolment(rq.sess); ok && !rq.user.HasTOTP() {
+	if e, ok := c.d.Users.PendingEnrolment(r.Context(), rq.sess, rq.user); ok && !rq.user.HasTOTP() {
 		d.Enrolment = &e
 	}
 	c.render(w, r, http.StatusOK, "account", c.newView(r, rq, "Your account", "account", d))
@@ -273,7 +273,7 @@ func (c *Console) totpConfirm(w http.ResponseWriter, r *http.Request, rq *reques
 		if errs.Is(err, errs.Unauthenticated) {
 			e, _ := errs.As(err)
 			d := accountData{}
-			if en, ok := user.PendingEnrolment(rq.sess); ok {
+			if en, ok := c.d.Users.PendingEnrolment(r.Context(), rq.sess, rq.user); ok {
 				d.Enrolment = &en
 			}
 			v := c.newView(r, rq, "Your account", "account", d)
@@ -297,7 +297,7 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, rq *reques
 
 // totpQR draws the enrolment's otpauth URL as a QR code.
 func (c *Console) totpQR(w http.ResponseWriter, r *http.Request, rq *request) {
-	e, ok := user.PendingEnrolment(rq.sess)
+	e, ok := c.d.Users.PendingEnrolment(r.Context(), rq.sess, rq.user)
 	if !ok {
 		http.NotFound(w, r)
 		return

@@ -396,26 +396,38 @@ type Enrolment struct {
 }
 
 // StartTOTP begins enrolling a second factor: the key is kept in the
-// session until ConfirmTOTP proves the app holds it.
+// session, sealed as a confirmed one is, until ConfirmTOTP proves the app
+// holds it.
 func (s *Service) StartTOTP(ctx context.Context, sess Session, u User) (Enrolment, error) {
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.Issuer, AccountName: u.Email, Period: 30,
 		Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
 		return Enrolment{}, err
 	}
-	sess.PendingTOTP = key.URL()
+	sealed, err := s.sealTOTP(ctx, u, key.URL())
+	if err != nil {
+		return Enrolment{}, err
+	}
+	sess.PendingTOTP = sealed
 	if err := s.store.UpdateSession(ctx, sess); err != nil {
 		return Enrolment{}, err
 	}
 	return Enrolment{Secret: key.Secret(), URL: key.URL()}, nil
 }
 
-// PendingEnrolment returns the enrolment in progress in the session.
-func PendingEnrolment(sess Session) (Enrolment, bool) {
-	if sess.PendingTOTP == "" {
+// PendingEnrolment returns the enrolment in progress in the session of u.
+// An enrolment started before pending secrets were sealed (the otpauth://
+// URL in clear) is still returned.
+func (s *Service) PendingEnrolment(ctx context.Context, sess Session, u User) (Enrolment, bool) {
+	if sess.PendingTOTP == "" || sess.UserID != u.ID {
 		return Enrolment{}, false
 	}
-	key, err := otp.NewKeyFromURL(sess.PendingTOTP)
+	url, _, err := s.openSealedTOTP(ctx, u, sess.PendingTOTP)
+	if err != nil {
+		s.log.WarnContext(ctx, "a pending second factor could not be opened; the set-up starts again", "user_id", u.ID, "err", err)
+		return Enrolment{}, false
+	}
+	key, err := otp.NewKeyFromURL(url)
 	if err != nil || key.Secret() == "" {
 		return Enrolment{}, false
 	}
@@ -425,7 +437,7 @@ func PendingEnrolment(sess Session) (Enrolment, bool) {
 // ConfirmTOTP turns on the second factor once a code from the app matches
 // the pending secret.
 func (s *Service) ConfirmTOTP(ctx context.Context, sess Session, u User, code string) error {
-	e, ok := PendingEnrolment(sess)
+	e, ok := s.PendingEnrolment(ctx, sess, u)
 	if !ok {
 		return errs.E(errs.FailedPrecondition, "start the set-up again")
 	}
@@ -476,9 +488,15 @@ func (s *Service) sealTOTP(ctx context.Context, u User, secret string) (string, 
 // openTOTP returns the user's second-factor secret and whether it was
 // stored sealed.
 func (s *Service) openTOTP(ctx context.Context, u User) (string, bool, error) {
-	v, ok := strings.CutPrefix(u.TOTPSecret, sealedTOTPPrefix)
+	return s.openSealedTOTP(ctx, u, u.TOTPSecret)
+}
+
+// openSealedTOTP opens a value made by sealTOTP for u; a value without the
+// prefix is returned as it is, with false.
+func (s *Service) openSealedTOTP(ctx context.Context, u User, stored string) (string, bool, error) {
+	v, ok := strings.CutPrefix(stored, sealedTOTPPrefix)
 	if !ok {
-		return u.TOTPSecret, false, nil
+		return stored, false, nil
 	}
 	if s.cfg.Sealer == nil {
 		return "", true, errNoSealer

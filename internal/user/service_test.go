@@ -266,8 +266,24 @@ func testTOTP(t *testing.T, e *env) {
 		t.Fatalf("start: %+v %v", enr, err)
 	}
 	sess, u, _ := e.svc.Authenticate(ctx, in.Token)
-	if got, ok := user.PendingEnrolment(sess); !ok || got.Secret != enr.Secret {
+	if got, ok := e.svc.PendingEnrolment(ctx, sess, u); !ok || got.Secret != enr.Secret || got.URL != enr.URL {
 		t.Fatalf("pending enrolment: %+v", got)
+	}
+	// The secret waiting for its first code is sealed in the session row
+	// too, and opens only for its user.
+	if pending := e.storedPendingTOTP(t, u.ID); !strings.HasPrefix(pending, "sealed1:") || strings.Contains(pending, enr.Secret) {
+		t.Fatalf("pending second factor %q is not sealed", pending)
+	}
+	other := u
+	other.ID = "usr_other"
+	if _, ok := e.svc.PendingEnrolment(ctx, sess, other); ok {
+		t.Fatal("another user's session opened the enrolment")
+	}
+	// An enrolment started before sealing (the URL in clear) still works.
+	legacy := sess
+	legacy.PendingTOTP = enr.URL
+	if got, ok := e.svc.PendingEnrolment(ctx, legacy, u); !ok || got.Secret != enr.Secret {
+		t.Fatalf("clear pending enrolment: %+v", got)
 	}
 	if err := e.svc.ConfirmTOTP(ctx, sess, u, "000000"); !errs.Is(err, errs.Unauthenticated) && code(t, enr.Secret, e.clk.now()) != "000000" {
 		t.Fatalf("wrong code: %v", err)
@@ -334,6 +350,19 @@ func testTOTP(t *testing.T, e *env) {
 }
 
 // storedTOTP reads users.totp_secret as stored.
+func (e *env) storedPendingTOTP(t *testing.T, userID string) string {
+	t.Helper()
+	q := `SELECT pending_totp FROM user_sessions WHERE user_id = $1 AND pending_totp <> ''`
+	if e.st.Dialect() == store.SQLite {
+		q = strings.ReplaceAll(q, "$1", "?1")
+	}
+	var v string
+	if err := e.st.DB().QueryRow(q, userID).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func (e *env) storedTOTP(t *testing.T, userID string) string {
 	t.Helper()
 	q := `SELECT totp_secret FROM users WHERE id = $1`
@@ -388,13 +417,12 @@ func testTOTPStoredInClear(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enr, err := bare.StartTOTP(ctx, vin.Session, vin.User)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := bare.StartTOTP(ctx, vin.Session, vin.User); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("enrol without a sealer: %v", err)
 	}
-	sess, vu, _ := bare.Authenticate(ctx, vin.Token)
-	if err := bare.ConfirmTOTP(ctx, sess, vu, code(t, enr.Secret, e.clk.now())); !errs.Is(err, errs.Unavailable) {
-		t.Fatalf("confirm without a sealer: %v", err)
+	sess, _, _ := bare.Authenticate(ctx, vin.Token)
+	if sess.PendingTOTP != "" {
+		t.Fatalf("pending secret kept without a sealer: %q", sess.PendingTOTP)
 	}
 	if stored := e.storedTOTP(t, v.ID); stored != "" {
 		t.Fatalf("stored without a sealer: %q", stored)
