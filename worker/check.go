@@ -8,6 +8,18 @@ import (
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
+// Run runs a new verification's checks (task id = verification id +
+// ":run").
+func Run(p *pipeline.Pipeline) Handler {
+	return Handler{Type: verification.TaskRun, Fn: func(ctx context.Context, payload []byte) error {
+		pl, err := verification.DecodeVerification(payload)
+		if err != nil {
+			return errs.Wrap(err, errs.Invalid, "bad verification payload")
+		}
+		return p.RunVerification(ctx, pl)
+	}}
+}
+
 // CheckRun runs one check (task id = check id).
 func CheckRun(p *pipeline.Pipeline) Handler {
 	return Handler{Type: verification.TaskCheckRun, Fn: func(ctx context.Context, payload []byte) error {

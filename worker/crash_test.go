@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,11 +152,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func (f *fixture) startChild() *child {
+// startChild starts a worker process running concurrency tasks at once.
+func (f *fixture) startChild(concurrency int) *child {
 	f.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+f.DSN, childRedisEnv+"="+f.RedisAddr,
-		childDirEnv+"="+f.Dir, childPartnersEnv+"="+f.Partners)
+		childDirEnv+"="+f.Dir, childPartnersEnv+"="+f.Partners, childConcEnv+"="+strconv.Itoa(concurrency))
 	c := &child{cmd: cmd, out: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Start(); err != nil {
@@ -189,14 +191,16 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	f := newFixture(t, quickSweep)
 	f.slowPartners(300 * time.Millisecond)
 	ids := f.submitBatch(12) // 60 checks, 48 of them partner calls
-	first := f.startChild()
+	// Four verifications at a time, each calling its partners side by
+	// side: the kill comes with about a third of the batch done.
+	first := f.startChild(4)
 	f.waitCompletedChecks(10, 30*time.Second)
 	first.kill(t)
 	killed := time.Now()
 	if done := f.completedChecks(); done >= len(ids)*5 {
 		t.Fatalf("the batch finished before the kill (%d checks)", done)
 	}
-	f.startChild()
+	f.startChild(20)
 	f.waitAll(ids, 45*time.Second, time.Second)
 	t.Logf("all %d verifications completed %.1fs after the kill", len(ids), time.Since(killed).Seconds())
 	f.assertExactlyOnce(ids)
@@ -209,7 +213,9 @@ func TestRedisFlushedMidBatch(t *testing.T) {
 	f.slowPartners(200 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := f.worker(ctx, 10)
+	// Three verifications at a time: most of the batch is still queued
+	// when Redis loses it.
+	w := f.worker(ctx, 3)
 	go w.Run(ctx)
 	ids := f.submitBatch(12)
 	f.waitCompletedChecks(10, 30*time.Second)
@@ -294,11 +300,11 @@ func TestLeaseRecoveryTime(t *testing.T) {
 	f := newFixture(t)
 	f.slowPartners(time.Second) // under the partners' 2s timeout
 	ids := f.submitBatch(2)
-	first := f.startChild()
+	first := f.startChild(20)
 	time.Sleep(500 * time.Millisecond) // the partner calls are in flight
 	first.kill(t)
 	killed := time.Now()
-	f.startChild()
+	f.startChild(20)
 	f.waitAll(ids, 5*time.Minute, 0)
 	t.Logf("asynq recovered the killed worker's tasks %.1fs after the kill", time.Since(killed).Seconds())
 	f.assertExactlyOnce(ids)

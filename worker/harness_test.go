@@ -41,6 +41,7 @@ const (
 	childRedisEnv    = "BORDERPROOF_PIPELINE_TEST_REDIS"
 	childDirEnv      = "BORDERPROOF_PIPELINE_TEST_DIR"
 	childPartnersEnv = "BORDERPROOF_PIPELINE_TEST_PARTNERS"
+	childConcEnv     = "BORDERPROOF_PIPELINE_TEST_CONCURRENCY"
 )
 
 func TestMain(m *testing.M) {
@@ -142,7 +143,7 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 // handlers are the pipeline's task handlers (the sweeper is driven by the
 // tests themselves, at their own pace).
 func (s *stack) handlers() []Handler {
-	return []Handler{CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
+	return []Handler{Run(s.pipe), CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
 		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }},
 		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {
 			_, err := s.store.RollUpUsage(ctx, billing.RollUpBatch)
@@ -166,7 +167,11 @@ func runChild() int {
 		return 2
 	}
 	defer s.close()
-	if err := s.worker(ctx, 20).Run(ctx); err != nil {
+	conc, err := strconv.Atoi(os.Getenv(childConcEnv))
+	if err != nil || conc <= 0 {
+		conc = 20
+	}
+	if err := s.worker(ctx, conc).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}

@@ -379,3 +379,118 @@ func TestAwaitingPartnerPollsThenScores(t *testing.T) {
 		t.Fatalf("final: %s %+v", got.Status, got.Outcome)
 	}
 }
+
+// A new verification's checks run in one verification:run task: every
+// check is answered and recorded, each partner call audited, each answer
+// billed once; running it again changes nothing.
+func TestVerificationRunRecordsEveryCheck(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(1, "L898902C3"))
+	run := verification.EncodeVerification(v.InsurerID, v.ID)
+	if err := process(t, w, verification.TaskRun, run); err != nil {
+		t.Fatal(err)
+	}
+	got := f.get(v.ID)
+	for _, c := range got.Checks {
+		if c.Status != risk.CheckCompleted || c.Outcome != "CLEAR" {
+			t.Fatalf("check %s: %s %s %s", c.Type, c.Status, c.Outcome, c.Reason)
+		}
+		if c.Type != risk.CheckDocumentMRZ && (c.Attempts != 1 || c.EvidenceKey == "") {
+			t.Fatalf("check %s: attempts %d evidence %q", c.Type, c.Attempts, c.EvidenceKey)
+		}
+	}
+	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("audit entries = %d, %v", len(entries), err)
+	}
+	if err := process(t, w, verification.TaskRun, run); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 4 {
+		t.Fatalf("usage rows = %d, want 4", n)
+	}
+	if n := f.count(`SELECT COALESCE(SUM(attempts), 0) FROM checks WHERE verification_id = $1`, v.ID); n != 4 {
+		t.Fatalf("attempts after a second run = %d, want 4", n)
+	}
+	// The last answer queued the score.
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	if info, err := insp.GetTaskInfo(verification.QueueCritical, v.ID); err != nil || info.Type != verification.TaskScore {
+		t.Fatalf("score task: %+v %v", info, err)
+	}
+}
+
+// A partner that fails in a verification's run does not hold the others
+// back: they are recorded, and its check goes on as its own check:run task
+// at the time the retry policy names, then completes.
+func TestVerificationRunContinuesAFailedCheckAlone(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	if err := f.sim.SetFault(partnersim.Watchlist, partnersim.Fault{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	v := f.submit(submission(2, "L898902C3"))
+	if err := process(t, w, verification.TaskRun, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+		t.Fatalf("the run failed as a whole: %v", err)
+	}
+	got := f.get(v.ID)
+	for _, c := range got.Checks {
+		want := risk.CheckCompleted
+		if c.Type == risk.CheckWatchlist {
+			want = risk.CheckPending
+		}
+		if c.Status != want {
+			t.Fatalf("check %s: %s, want %s", c.Type, c.Status, want)
+		}
+	}
+	wl := checkOf(got, risk.CheckWatchlist)
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(verification.QueueDefault, wl.ID)
+	if err != nil || info.Type != verification.TaskCheckRun || info.State != asynq.TaskStateScheduled || !info.NextProcessAt.After(time.Now()) {
+		t.Fatalf("the failed check's own task: %+v %v", info, err)
+	}
+	if _, err := insp.GetTaskInfo(verification.QueueCritical, v.ID); err == nil {
+		t.Fatal("scored with a check still open")
+	}
+	_ = f.sim.SetFault(partnersim.Watchlist, partnersim.Fault{})
+	time.Sleep(1100 * time.Millisecond) // the fixture's breaker stays open for a second
+	if err := process(t, w, verification.TaskCheckRun, info.Payload); err != nil {
+		t.Fatal(err)
+	}
+	if c := checkOf(f.get(v.ID), risk.CheckWatchlist); c.Status != risk.CheckCompleted || c.Attempts != 2 {
+		t.Fatalf("watchlist after its own run: %s, %d attempts", c.Status, c.Attempts)
+	}
+}
+
+// The sweeper leaves alone the PENDING checks of a verification whose run
+// task is still queued (a check:run beside it would call the partner
+// twice), and queues them one by one once that task is gone.
+func TestSweeperWaitsForAQueuedRun(t *testing.T) {
+	f := newFixture(t, func(o *fixtureOptions) { o.pipeline = pipeline.Config{StaleAfter: time.Millisecond} })
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(3, "L898902C3")) // its run task waits in Redis
+	time.Sleep(20 * time.Millisecond)
+	if err := process(t, w, verification.TaskOutboxSweep, nil); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	for _, c := range v.Checks {
+		if _, err := insp.GetTaskInfo(verification.QueueDefault, c.ID); err == nil {
+			t.Fatalf("check:run queued for %s beside its verification's run", c.Type)
+		}
+	}
+	if err := insp.DeleteTask(verification.QueueDefault, verification.RunTaskID(v.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := process(t, w, verification.TaskOutboxSweep, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Checks {
+		if info, err := insp.GetTaskInfo(verification.QueueDefault, c.ID); err != nil || info.Type != verification.TaskCheckRun {
+			t.Fatalf("check:run of %s after the run was lost: %+v %v", c.Type, info, err)
+		}
+	}
+}

@@ -147,6 +147,25 @@ func (r *Requeue) Requeue(ctx context.Context, typ string, payload []byte, taskI
 	return false, nil
 }
 
+// Queued implements pipeline.Requeuer: the task exists and will run, or
+// runs on a live worker.
+func (r *Requeue) Queued(ctx context.Context, taskID, qname string) (bool, error) {
+	info, err := r.insp.GetTaskInfo(qname, taskID)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch info.State {
+	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateRetry, asynq.TaskStateAggregating:
+		return true, nil
+	case asynq.TaskStateActive:
+		return r.heldByLiveWorker(taskID)
+	}
+	return false, nil // archived or completed: it will not run again
+}
+
 // heldByLiveWorker reports whether any live asynq server is processing the
 // task. Servers stop being listed shortly after their last heartbeat.
 func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {

@@ -232,6 +232,7 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	rq := worker.NewRequeue(a.redis, a.log)
 	a.closers = append(a.closers, func() { rq.Close() })
 	handlers := []worker.Handler{
+		worker.Run(p),
 		worker.CheckRun(p),
 		worker.CheckPoll(p),
 		a.scoreHandler(p, o),

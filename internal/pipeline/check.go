@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/borderproof/borderproof/internal/audit"
@@ -37,9 +38,46 @@ func (p *Pipeline) load(ctx context.Context, pl verification.CheckPayload) (veri
 	return v, verification.Check{}, errs.E(errs.NotFound, "check not found")
 }
 
-// RunCheck runs one check (task check:run). It is idempotent: a check that
-// is already terminal only makes sure scoring is queued; one that waits on a
-// partner case is polled instead.
+// RunVerification runs a new verification's checks together (task
+// verification:run, task id = verification id + ":run"): the verification,
+// its personal data and the insurer's region are read once, the checks
+// that call partners start in one transaction and call them side by side,
+// and every answer is recorded in one more. A check whose partner asks to
+// be called again later goes on alone as a check:run task; the others are
+// not held back by it.
+func (p *Pipeline) RunVerification(ctx context.Context, pl verification.VerificationPayload) error {
+	v, err := p.d.Store.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
+	if err != nil {
+		return err
+	}
+	if v.Status.Terminal() {
+		return nil
+	}
+	var pending []verification.Check
+	for _, c := range v.Checks {
+		if c.Status == risk.CheckPending {
+			pending = append(pending, c)
+		}
+	}
+	retries, err := p.runChecks(ctx, v, pending)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err // shutting down: the task comes back for what is left
+	}
+	for _, r := range retries {
+		p.continueAlone(ctx, v, r)
+	}
+	p.afterCheck(ctx, v.InsurerID, v.ID)
+	return nil
+}
+
+// RunCheck runs one check (task check:run, task id = check id): a check
+// whose partner asked to be called again, or one the sweeper found without
+// a task. It is idempotent: a check that is already terminal only makes
+// sure scoring is queued; one that waits on a partner case is polled
+// instead.
 func (p *Pipeline) RunCheck(ctx context.Context, pl verification.CheckPayload) error {
 	v, c, err := p.load(ctx, pl)
 	if err != nil {
@@ -47,19 +85,20 @@ func (p *Pipeline) RunCheck(ctx context.Context, pl verification.CheckPayload) e
 	}
 	switch {
 	case c.Status.Terminal() || v.Status.Terminal():
-		p.afterCheck(ctx, v.InsurerID, v.ID)
-		return nil
 	case c.Status == risk.CheckAwaitingPartner:
-		return p.poll(ctx, v, c)
+		err = p.poll(ctx, v, c)
+	default:
+		var retries []retry
+		retries, err = p.runChecks(ctx, v, []verification.Check{c})
+		if err == nil && len(retries) > 0 {
+			err = retries[0].err
+		}
 	}
-	now := p.now()
-	if c.Type == risk.CheckDocumentMRZ {
-		return p.runMRZ(ctx, v, c, now)
+	if err != nil {
+		return err
 	}
-	if !now.Before(v.DeadlineAt) {
-		return p.finish(ctx, v, c, p.timedOut(v, c, now))
-	}
-	return p.runPartner(ctx, v, c, now)
+	p.afterCheck(ctx, v.InsurerID, v.ID)
+	return nil
 }
 
 // PollCheck asks the partner again about an open case (task check:poll).
@@ -75,7 +114,11 @@ func (p *Pipeline) PollCheck(ctx context.Context, pl verification.CheckPayload) 
 	case c.Status == risk.CheckPending:
 		return p.RunCheck(ctx, pl)
 	}
-	return p.poll(ctx, v, c)
+	if err := p.poll(ctx, v, c); err != nil {
+		return err
+	}
+	p.afterCheck(ctx, v.InsurerID, v.ID)
+	return nil
 }
 
 // network returns the partners for the verification's mode: test-mode
@@ -87,28 +130,129 @@ func (p *Pipeline) network(v verification.Verification) Network {
 	return p.d.Live
 }
 
-func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, c verification.Check, now time.Time) error {
+// checkRun is one check's way through runChecks or poll: what it asks
+// which partner, the change to record, the poll to queue after it, or why
+// it must be tried again later.
+type checkRun struct {
+	c      verification.Check
+	pt     *partner.Resilient
+	req    partner.Request
+	share  audit.Entry
+	update *CheckUpdate
+	next   *nextPoll
+	err    error
+}
+
+// nextPoll is the check:poll task queued once an AWAITING_PARTNER update
+// is recorded.
+type nextPoll struct {
+	taskID string
+	at     time.Time
+}
+
+// retry is a check to be run again later, and why.
+type retry struct {
+	check verification.Check
+	err   error
+}
+
+// runChecks runs PENDING checks of v: local ones (the document's zone, a
+// deadline already past, a partner the rules forbid) are decided at once;
+// the others start together, call their partners side by side and are
+// recorded together. It returns the checks to try again later with the
+// error that says when.
+func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, cs []verification.Check) ([]retry, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	now := p.now()
+	openPII := sync.OnceValues(func() (*verification.PII, error) { return p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID) })
+	runs := make([]*checkRun, len(cs))
+	var starts []StartCheck
+	for i, c := range cs {
+		r := &checkRun{c: c}
+		runs[i] = r
+		switch {
+		case c.Type == risk.CheckDocumentMRZ:
+			r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII)
+		case !now.Before(v.DeadlineAt):
+			r.update = p.timedOut(v, c, now)
+		default:
+			p.prepare(ctx, v, r, now, openPII)
+			if r.pt != nil {
+				starts = append(starts, StartCheck{CheckID: c.ID, Partner: r.pt.Name(), Audit: &r.share})
+			}
+		}
+	}
+	if len(starts) > 0 {
+		// The attempts and the records of what is shared commit together,
+		// before the calls.
+		started, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now)
+		if err != nil {
+			return nil, err
+		}
+		var wg sync.WaitGroup
+		for _, r := range runs {
+			if r.pt == nil {
+				continue
+			}
+			if !started[r.c.ID] {
+				r.pt = nil // another run finished the check
+				continue
+			}
+			wg.Go(func() {
+				res, err := r.pt.Check(ctx, r.req)
+				if err != nil {
+					r.update, r.err = p.partnerError(ctx, v, r.c, r.pt.Name(), err)
+					return
+				}
+				r.update, r.next, r.err = p.answer(ctx, v, r.c, r.pt, res, -1)
+			})
+		}
+		wg.Wait()
+	}
+	if err := p.record(ctx, v, runs); err != nil {
+		return nil, err
+	}
+	var retries []retry
+	for _, r := range runs {
+		if r.err != nil {
+			retries = append(retries, retry{check: r.c, err: r.err})
+		}
+	}
+	return retries, nil
+}
+
+// prepare routes a partner check and applies the data-sharing rules. It
+// sets r.pt, r.req and r.share for a call to make, or r.update for a check
+// that ends here, or r.err.
+func (p *Pipeline) prepare(ctx context.Context, v verification.Verification, r *checkRun, now time.Time, openPII func() (*verification.PII, error)) {
+	c := r.c
 	net := p.network(v)
 	if net.Router == nil {
-		return p.finish(ctx, v, c, p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable))
+		r.update = p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable)
+		return
 	}
 	pt, err := net.Router.Route(partner.CheckType(c.Type), v.CoverageCountry)
 	if err != nil {
-		return p.finish(ctx, v, c, p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable))
+		r.update = p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable)
+		return
 	}
 	region, err := p.region(ctx, v.InsurerID)
 	if err != nil {
-		return err
+		r.err = err
+		return
 	}
-	pii, err := p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID)
+	pii, err := openPII()
 	if errs.Is(err, errs.FailedPrecondition) {
 		// Erased while queued: nothing may be sent any more.
-		u := p.failed(c, now, ReasonErased, risk.SignalRequiredCheckNotRun)
-		u.Status = risk.CheckSkipped
-		return p.finish(ctx, v, c, u)
+		r.update = p.failed(c, now, ReasonErased, risk.SignalRequiredCheckNotRun)
+		r.update.Status = risk.CheckSkipped
+		return
 	}
 	if err != nil {
-		return err
+		r.err = err
+		return
 	}
 	full := fullRequest(v, c, pii)
 	d := partner.Decide(partner.SharingInput{
@@ -117,30 +261,79 @@ func (p *Pipeline) runPartner(ctx context.Context, v verification.Verification, 
 		LawfulBasis: full.LawfulBasis, Purposes: full.Purposes, HasConsentReference: full.ConsentReference != "",
 	})
 	if !d.Allowed {
-		u := p.failed(c, now, ReasonNotPermitted, risk.SignalDataSharingForbidden)
-		u.Status, u.Partner = risk.CheckSkipped, pt.Name()
-		u.Signals[0].Detail = map[string]string{"rule": d.Rule}
-		return p.finish(ctx, v, c, u)
+		r.update = p.failed(c, now, ReasonNotPermitted, risk.SignalDataSharingForbidden)
+		r.update.Status, r.update.Partner = risk.CheckSkipped, pt.Name()
+		r.update.Signals[0].Detail = map[string]string{"rule": d.Rule}
+		return
 	}
 	req, err := partner.Prepare(ctx, d, full, pt.Name(), net.Blinder)
 	if err != nil {
-		return err
+		r.err = err
+		return
 	}
-	// The attempt and the record of what is shared commit together,
-	// before the call.
 	share, err := shareEntry(v, pt, req, d, now)
 	if err != nil {
+		r.err = err
+		return
+	}
+	r.pt, r.req, r.share = pt, req, share
+}
+
+// continueAlone queues a check of a verification's run that must be tried
+// again later as its own check:run task, at the time its error names. A
+// failure to queue is logged: the sweeper queues a PENDING check without a
+// task.
+func (p *Pipeline) continueAlone(ctx context.Context, v verification.Verification, r retry) {
+	delay := time.Second
+	if e, ok := errs.As(r.err); ok && e.RetryAfterSeconds > 0 {
+		delay = time.Duration(e.RetryAfterSeconds) * time.Second
+	}
+	p.log.InfoContext(ctx, "check continues on its own task", "check_id", r.check.ID, "kind", errs.KindOf(r.err).String(), "in", delay)
+	if err := p.d.Queue.Enqueue(ctx, verification.TaskCheckRun, verification.EncodeCheck(v.InsurerID, v.ID, r.check.ID),
+		r.check.ID, verification.QueueDefault, delay); err != nil {
+		p.log.WarnContext(ctx, "enqueue check; the sweeper will retry", "check_id", r.check.ID, "err", err)
+	}
+}
+
+// record applies the runs' updates in one transaction, then queues what
+// follows each applied one: its events' publication, the usage roll-up,
+// its next poll.
+func (p *Pipeline) record(ctx context.Context, v verification.Verification, runs []*checkRun) error {
+	var us []CheckUpdate
+	var from []*checkRun
+	for _, r := range runs {
+		if r.update == nil {
+			continue
+		}
+		if r.update.Signals == nil {
+			r.update.Signals = []risk.Signal{}
+		}
+		us = append(us, *r.update)
+		from = append(from, r)
+	}
+	if len(us) == 0 {
+		return nil
+	}
+	applied, err := p.d.Store.UpdateChecks(ctx, us)
+	if err != nil {
 		return err
 	}
-	ok, err := p.d.Store.StartCheckAudited(ctx, v.InsurerID, c.ID, pt.Name(), now, &share)
-	if err != nil || !ok {
-		return err // !ok: another run finished the check
+	for i, ok := range applied {
+		if !ok {
+			continue
+		}
+		p.publish(ctx, us[i].Events)
+		if us[i].Usage != nil {
+			p.rollUpSoon(ctx, us[i].At)
+		}
+		if n := from[i].next; n != nil {
+			if err := p.d.Queue.Enqueue(ctx, verification.TaskCheckPoll, verification.EncodeCheck(v.InsurerID, v.ID, from[i].c.ID),
+				n.taskID, verification.QueueDefault, max(n.at.Sub(us[i].At), time.Second)); err != nil {
+				p.log.WarnContext(ctx, "enqueue poll; the sweeper will retry", "check_id", from[i].c.ID, "err", err)
+			}
+		}
 	}
-	res, err := pt.Check(ctx, req)
-	if err != nil {
-		return p.partnerError(ctx, v, c, pt.Name(), err)
-	}
-	return p.answer(ctx, v, c, pt, res, -1)
+	return nil
 }
 
 // region returns the insurer's region, read once per process.
@@ -248,12 +441,13 @@ func joinPurposes(ps []string) string {
 }
 
 // partnerError decides what a failed call means. A partner that is rate
-// limited or unavailable is asked again later (the error goes back to the
-// queue, which does not count it as a failure) until the deadline; one that
-// refuses the request will never answer it, so the check fails now.
-func (p *Pipeline) partnerError(ctx context.Context, v verification.Verification, c verification.Check, name string, err error) error {
+// limited or unavailable is asked again later (the returned error, which
+// the queue does not count as a failure) until the deadline; one that
+// refuses the request will never answer it, so the check fails now (the
+// returned update).
+func (p *Pipeline) partnerError(ctx context.Context, v verification.Verification, c verification.Check, name string, err error) (*CheckUpdate, error) {
 	if ctx.Err() != nil {
-		return err
+		return nil, err
 	}
 	now := p.now()
 	switch errs.KindOf(err) {
@@ -261,15 +455,15 @@ func (p *Pipeline) partnerError(ctx context.Context, v verification.Verification
 		if !now.Before(v.DeadlineAt) {
 			u := p.timedOut(v, c, now)
 			u.Partner = name
-			return p.finish(ctx, v, c, u)
+			return u, nil
 		}
 		p.log.InfoContext(ctx, "partner call failed; will retry", "check_id", c.ID, "partner", name, "kind", errs.KindOf(err).String())
-		return p.retryLater(err, c, v.DeadlineAt.Sub(now))
+		return nil, p.retryLater(err, c, v.DeadlineAt.Sub(now))
 	}
 	p.log.WarnContext(ctx, "partner refused the check", "check_id", c.ID, "partner", name, "kind", errs.KindOf(err).String())
 	u := p.failed(c, now, ReasonPartnerRejected, risk.SignalPartnerUnavailable)
 	u.Partner = name
-	return p.finish(ctx, v, c, u)
+	return u, nil
 }
 
 // retryLater makes sure err says when to try again: the partner's own
@@ -292,34 +486,43 @@ func (p *Pipeline) retryLater(err error, c verification.Check, left time.Duratio
 	return e
 }
 
-// poll asks the partner about the check's open case.
+// poll asks the partner about the check's open case and records what it
+// says; a partner to ask again later is the returned error.
 func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c verification.Check) error {
+	r := &checkRun{c: c}
 	now := p.now()
-	if !now.Before(v.DeadlineAt) {
-		return p.finish(ctx, v, c, p.timedOut(v, c, now))
-	}
 	net := p.network(v)
 	var pt *partner.Resilient
 	ok := false
 	if net.Router != nil {
 		pt, ok = net.Router.Get(c.Partner)
 	}
-	if !ok {
-		return p.finish(ctx, v, c, p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable))
+	switch {
+	case !now.Before(v.DeadlineAt):
+		r.update = p.timedOut(v, c, now)
+	case !ok:
+		r.update = p.failed(c, now, ReasonNoPartner, risk.SignalPartnerUnavailable)
+	default:
+		res, err := pt.Poll(ctx, c.PartnerReference)
+		if err != nil {
+			r.update, r.err = p.partnerError(ctx, v, c, pt.Name(), err)
+		} else {
+			r.update, r.next, r.err = p.answer(ctx, v, c, pt, res, c.Attempts)
+		}
 	}
-	res, err := pt.Poll(ctx, c.PartnerReference)
-	if err != nil {
-		return p.partnerError(ctx, v, c, pt.Name(), err)
+	if err := p.record(ctx, v, []*checkRun{r}); err != nil {
+		return err
 	}
-	return p.answer(ctx, v, c, pt, res, c.Attempts)
+	return r.err
 }
 
-// answer records a partner's answer. attempts ≥ 0 guards a poll's update
-// on the attempt it was made for.
-func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c verification.Check, pt *partner.Resilient, res partner.Result, attempts int) error {
+// answer turns a partner's answer into the check's update, storing the raw
+// answer as sealed evidence first, and for an open case the poll to queue.
+// attempts ≥ 0 guards a poll's update on the attempt it was made for.
+func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c verification.Check, pt *partner.Resilient, res partner.Result, attempts int) (*CheckUpdate, *nextPoll, error) {
 	now := p.now()
 	signals := stamp(res.Signals, c)
-	u := CheckUpdate{
+	u := &CheckUpdate{
 		InsurerID: v.InsurerID, VerificationID: v.ID, CheckID: c.ID, From: open, Attempts: attempts,
 		Partner: pt.Name(), PartnerReference: res.Reference, Signals: signals, Outcome: string(res.Outcome), At: now,
 	}
@@ -328,7 +531,8 @@ func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c ve
 	}
 	switch res.Outcome {
 	case partner.OutcomeAwaiting:
-		return p.awaiting(ctx, v, c, u, res.PollAfter)
+		next := p.awaiting(v, c, u, res.PollAfter)
+		return u, next, nil
 	case partner.OutcomeUnavailable:
 		u.Status, u.Reason = risk.CheckFailed, ReasonPartnerUnavailable
 		u.Signals = append(u.Signals, risk.Signal{Code: risk.SignalPartnerUnavailable, CheckID: c.ID, CheckType: string(c.Type)})
@@ -342,11 +546,11 @@ func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c ve
 	if len(res.Evidence) > 0 {
 		key, err := p.storeEvidence(ctx, v, c, res.Evidence)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		u.EvidenceKey = key
 	}
-	return p.finish(ctx, v, c, u)
+	return u, nil, nil
 }
 
 // stamp makes every signal name its check.
@@ -388,9 +592,9 @@ func (p *Pipeline) storeEvidence(ctx context.Context, v verification.Verificatio
 	return key, nil
 }
 
-// awaiting records an open case and schedules the next poll, no later than
-// the deadline (where the poll fails the check).
-func (p *Pipeline) awaiting(ctx context.Context, v verification.Verification, c verification.Check, u CheckUpdate, pollAfter time.Time) error {
+// awaiting makes u record an open case, and returns the poll to queue
+// after it: no later than the deadline (where the poll fails the check).
+func (p *Pipeline) awaiting(v verification.Verification, c verification.Check, u *CheckUpdate, pollAfter time.Time) *nextPoll {
 	now := u.At
 	if !pollAfter.After(now) {
 		pollAfter = now.Add(p.cfg.DefaultPollInterval)
@@ -401,7 +605,7 @@ func (p *Pipeline) awaiting(ctx context.Context, v verification.Verification, c 
 	u.Status, u.PollAfter, u.IncAttempts, u.Outcome = risk.CheckAwaitingPartner, pollAfter, true, ""
 	// Each poll counts an attempt, and its task id names the attempt, so
 	// the next poll never collides with the task running now. A check
-	// that was PENDING also had its call counted by StartCheck.
+	// that was PENDING also had its call counted by StartChecks.
 	next := c.Attempts + 1
 	if c.Status == risk.CheckPending {
 		next++
@@ -409,51 +613,20 @@ func (p *Pipeline) awaiting(ctx context.Context, v verification.Verification, c 
 			"checkId": c.ID, "checkType": c.Type, "status": risk.CheckAwaitingPartner, "pollAfter": pollAfter.Format(time.RFC3339),
 		})}
 	}
-	applied, err := p.d.Store.UpdateCheck(ctx, u)
-	if err != nil || !applied {
-		return err
-	}
-	p.publish(ctx, u.Events)
-	taskID := c.ID + ":poll:" + strconv.Itoa(next)
-	if err := p.d.Queue.Enqueue(ctx, verification.TaskCheckPoll, verification.EncodeCheck(v.InsurerID, v.ID, c.ID),
-		taskID, verification.QueueDefault, max(pollAfter.Sub(now), time.Second)); err != nil {
-		p.log.WarnContext(ctx, "enqueue poll; the sweeper will retry", "check_id", c.ID, "err", err)
-	}
-	p.afterCheck(ctx, v.InsurerID, v.ID)
-	return nil
+	return &nextPoll{taskID: c.ID + ":poll:" + strconv.Itoa(next), at: pollAfter}
 }
 
 // failed builds the update of a check that ends without an answer.
-func (p *Pipeline) failed(c verification.Check, now time.Time, reason string, code risk.SignalCode) CheckUpdate {
-	return CheckUpdate{
+func (p *Pipeline) failed(c verification.Check, now time.Time, reason string, code risk.SignalCode) *CheckUpdate {
+	return &CheckUpdate{
 		InsurerID: c.InsurerID, VerificationID: c.VerificationID, CheckID: c.ID, From: open, Attempts: -1,
 		Status: risk.CheckFailed, Reason: reason, Partner: c.Partner, PartnerReference: c.PartnerReference, At: now,
 		Signals: []risk.Signal{{Code: code, CheckID: c.ID, CheckType: string(c.Type)}},
 	}
 }
 
-func (p *Pipeline) timedOut(v verification.Verification, c verification.Check, now time.Time) CheckUpdate {
+func (p *Pipeline) timedOut(v verification.Verification, c verification.Check, now time.Time) *CheckUpdate {
 	return p.failed(c, now, ReasonPartnerTimeout, risk.SignalPartnerTimeout)
-}
-
-// finish applies a terminal update, then queues scoring if it was the
-// check's last change.
-func (p *Pipeline) finish(ctx context.Context, v verification.Verification, c verification.Check, u CheckUpdate) error {
-	if u.Signals == nil {
-		u.Signals = []risk.Signal{}
-	}
-	applied, err := p.d.Store.UpdateCheck(ctx, u)
-	if err != nil {
-		return err
-	}
-	if applied {
-		p.publish(ctx, u.Events)
-		if u.Usage != nil {
-			p.rollUpSoon(ctx, u.At)
-		}
-	}
-	p.afterCheck(ctx, v.InsurerID, v.ID)
-	return nil
 }
 
 // rollUpSoon queues the pricing of the usage row just written: one task

@@ -14,34 +14,34 @@ import (
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
-// runMRZ is the local document check: each document's machine-readable
+// mrzUpdate is the local document check: each document's machine-readable
 // zone is parsed and compared with the typed fields; expired and specimen
 // documents are flagged; the blind index finds the same document used by
 // another person in an earlier verification of the insurer.
-func (p *Pipeline) runMRZ(ctx context.Context, v verification.Verification, c verification.Check, now time.Time) error {
-	pii, err := p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID)
+func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c verification.Check, now time.Time, openPII func() (*verification.PII, error)) (*CheckUpdate, error) {
+	pii, err := openPII()
 	if errs.Is(err, errs.FailedPrecondition) {
 		u := p.failed(c, now, ReasonErased, risk.SignalRequiredCheckNotRun)
 		u.Status = risk.CheckSkipped
-		return p.finish(ctx, v, c, u)
+		return u, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	signals := DocumentSignals(pii, now)
 	reused, err := p.documentReused(ctx, v, pii)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if reused {
 		signals = append(signals, risk.Signal{Code: risk.SignalDocumentReuse})
 	}
 	signals = stamp(signals, c)
 	outcome := partner.OutcomeFor(signals, risk.SignalSpecimenDocument, risk.SignalMRZCheckDigitFailed, risk.SignalDocumentReuse)
-	return p.finish(ctx, v, c, CheckUpdate{
+	return &CheckUpdate{
 		InsurerID: v.InsurerID, VerificationID: v.ID, CheckID: c.ID, From: open, Attempts: -1,
 		Status: risk.CheckCompleted, Outcome: string(outcome), Signals: signals, At: now,
-	})
+	}, nil
 }
 
 // DocumentSignals checks every document of a submission: check digits,

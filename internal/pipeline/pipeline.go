@@ -65,6 +65,10 @@ type Store interface {
 	// StartCheckAudited is StartCheck that appends e (when not nil) to the
 	// audit log in the same transaction, only when ok.
 	StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (ok bool, err error)
+	// StartChecks starts several checks of one verification in one
+	// transaction, as StartCheckAudited does one, and returns the ids of
+	// those it started.
+	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time) (started map[string]bool, err error)
 	// CheckProgress counts a verification's checks by state, without
 	// loading them.
 	CheckProgress(ctx context.Context, insurerID, verificationID string) (Progress, error)
@@ -73,6 +77,9 @@ type Store interface {
 	// the check row, its usage row, its events, and the verification's
 	// status. applied is false when the guard did not match.
 	UpdateCheck(ctx context.Context, u CheckUpdate) (applied bool, err error)
+	// UpdateChecks applies several updates, each as UpdateCheck does, in
+	// one transaction; applied[i] tells whether us[i] matched its guard.
+	UpdateChecks(ctx context.Context, us []CheckUpdate) (applied []bool, err error)
 	// RiskPolicy returns the insurer's current policy; ok is false when the
 	// insurer has none stored.
 	RiskPolicy(ctx context.Context, insurerID string) (p risk.Policy, ok bool, err error)
@@ -94,6 +101,14 @@ type Store interface {
 	// UnpublishedEvents lists, across insurers, outbox events created
 	// before and not yet published.
 	UnpublishedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
+}
+
+// StartCheck is one check to start: its partner and the audit entry of
+// what it shares (nil for none).
+type StartCheck struct {
+	CheckID string
+	Partner string
+	Audit   *audit.Entry
 }
 
 // CheckUpdate is one guarded change of a check and what goes with it.

@@ -14,6 +14,9 @@ import (
 // opposed to already present.
 type Requeuer interface {
 	Requeue(ctx context.Context, typ string, payload []byte, taskID, queue string) (recovered bool, err error)
+	// Queued reports whether a task with the id waits on the queue (now,
+	// scheduled or to be retried) or is held by a live worker.
+	Queued(ctx context.Context, taskID, queue string) (bool, error)
 }
 
 // Sweep kinds, the label of the recovery counter.
@@ -62,6 +65,7 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 	if err != nil {
 		return res, err
 	}
+	runs := map[string]bool{} // verification id → its run task is queued
 	for _, ref := range stale {
 		payload := verification.EncodeCheck(ref.InsurerID, ref.VerificationID, ref.CheckID)
 		if ref.Status == risk.CheckAwaitingPartner {
@@ -69,6 +73,18 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 			if err := count(SweepPoll, ok, err); err != nil {
 				return res, err
 			}
+			continue
+		}
+		// A check waiting for its verification's run is on its way: a
+		// check:run beside that would call the partner twice.
+		queued, seen := runs[ref.VerificationID]
+		if !seen {
+			if queued, err = r.Queued(ctx, verification.RunTaskID(ref.VerificationID), verification.QueueDefault); err != nil {
+				return res, err
+			}
+			runs[ref.VerificationID] = queued
+		}
+		if queued {
 			continue
 		}
 		ok, err := r.Requeue(ctx, verification.TaskCheckRun, payload, ref.CheckID, verification.QueueDefault)
@@ -112,7 +128,7 @@ func (p *Pipeline) expire(ctx context.Context, ref CheckRef) (bool, error) {
 		return false, nil
 	}
 	u := p.timedOut(v, c, p.now())
-	applied, err := p.d.Store.UpdateCheck(ctx, u)
+	applied, err := p.d.Store.UpdateCheck(ctx, *u)
 	if err != nil {
 		return false, err
 	}

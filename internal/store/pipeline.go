@@ -108,34 +108,50 @@ func (s *Store) StartCheck(ctx context.Context, insurerID, checkID, partnerName 
 // audit log in the same transaction (one commit instead of two); nothing
 // is written when the check is no longer PENDING.
 func (s *Store) StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (bool, error) {
-	ok := false
+	started, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partnerName, Audit: e}}, at)
+	return started[checkID], err
+}
+
+// StartChecks starts several checks of one verification in one
+// transaction, as StartCheckAudited does one, and returns the ids of those
+// it started (the ones still PENDING).
+func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time) (map[string]bool, error) {
+	started := map[string]bool{}
 	err := s.tx(ctx, func(c conn) error {
-		ok = false // a retried transaction starts again
-		var vid, vstatus string
-		err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
-			WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
-			RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
-				AND v.id = checks.verification_id)`,
-			insurerID, checkID, partnerName, micros(at)).Scan(&vid, &vstatus)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
+		clear(started) // a retried transaction starts again
+		moved := false
+		for _, it := range items {
+			var vid, vstatus string
+			err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
+				WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
+				RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
+					AND v.id = checks.verification_id)`,
+				insurerID, it.CheckID, it.Partner, micros(at)).Scan(&vid, &vstatus)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			started[it.CheckID] = true
+			// Only the first check of a verification moves it; the others
+			// leave the row (and its lock) to their siblings.
+			if vstatus == string(verification.StatusQueued) && !moved {
+				if _, err := c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
+					WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at)); err != nil {
+					return err
+				}
+				moved = true
+			}
+			if it.Audit != nil {
+				if err := appendAudit(ctx, c, *it.Audit); err != nil {
+					return err
+				}
+			}
 		}
-		if err != nil {
-			return err
-		}
-		ok = true
-		// Only the first check of a verification moves it; the others leave
-		// the row (and its lock) to their siblings.
-		if vstatus == string(verification.StatusQueued) {
-			_, err = c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
-				WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at))
-		}
-		if err != nil || e == nil {
-			return err
-		}
-		return appendAudit(ctx, c, *e)
+		return nil
 	})
-	return ok, err
+	return started, err
 }
 
 // CheckProgress reads a verification's status and how many of its checks
@@ -162,67 +178,113 @@ func (s *Store) CheckProgress(ctx context.Context, insurerID, verificationID str
 // UpdateCheck applies a guarded check change with its usage row, events
 // and the verification's new status, in one transaction.
 func (s *Store) UpdateCheck(ctx context.Context, u pipeline.CheckUpdate) (bool, error) {
-	if len(u.From) == 0 {
-		return false, errs.E(errs.Internal, "check update without a guard")
-	}
-	signals, err := json.Marshal(u.Signals)
+	applied, err := s.UpdateChecks(ctx, []pipeline.CheckUpdate{u})
 	if err != nil {
 		return false, err
 	}
-	if u.Signals == nil {
-		signals = []byte("[]")
-	}
-	applied := false
-	err = s.tx(ctx, func(c conn) error {
-		args := []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), string(signals), u.Reason,
-			u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At)}
-		inc := 0
-		if u.IncAttempts {
-			inc = 1
+	return applied[0], nil
+}
+
+// UpdateChecks applies several guarded check changes, each as UpdateCheck
+// does, in one transaction; applied[i] tells whether us[i] matched its
+// guard. Each verification's status is settled once, after its checks.
+func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]bool, error) {
+	signals := make([]string, len(us))
+	for i, u := range us {
+		if len(u.From) == 0 {
+			return nil, errs.E(errs.Internal, "check update without a guard")
 		}
-		args = append(args, inc)
-		guard := ` AND status IN (`
-		for i, st := range u.From {
-			if i > 0 {
-				guard += ", "
-			}
-			args = append(args, string(st))
-			guard += "$" + itoa(len(args))
-		}
-		guard += ")"
-		if u.Attempts >= 0 {
-			args = append(args, u.Attempts)
-			guard += " AND attempts = $" + itoa(len(args))
-		}
-		completed := "NULL"
-		if u.Status.Terminal() {
-			completed = "$11"
-		}
-		res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
-			partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = `+completed+`,
-			attempts = attempts + $12
-			WHERE insurer_id = $1 AND id = $2`+guard, args...)
+		b, err := json.Marshal(u.Signals)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+		if u.Signals == nil {
+			b = []byte("[]")
 		}
-		applied = true
-		if u.Usage != nil {
-			// Written with the result, priced by RollUpUsage.
-			if _, err := insertUsage(ctx, c, *u.Usage); err != nil {
+		signals[i] = string(b)
+	}
+	applied := make([]bool, len(us))
+	err := s.tx(ctx, func(c conn) error {
+		clear(applied) // a retried transaction starts again
+		type ver struct{ insurerID, id string }
+		var settle []ver
+		last := map[ver]time.Time{}
+		for i, u := range us {
+			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			applied[i] = true
+			k := ver{u.InsurerID, u.VerificationID}
+			if _, seen := last[k]; !seen {
+				settle = append(settle, k)
+			}
+			if u.At.After(last[k]) {
+				last[k] = u.At
+			}
+		}
+		for _, k := range settle {
+			if err := s.settleStatus(ctx, c, k.insurerID, k.id, last[k]); err != nil {
 				return err
 			}
 		}
-		for _, ev := range u.Events {
-			if err := insertEvent(ctx, c, ev); err != nil {
-				return err
-			}
-		}
-		return s.settleStatus(ctx, c, u.InsurerID, u.VerificationID, u.At)
+		return nil
 	})
 	return applied, err
+}
+
+// applyCheckUpdate writes u's check row when its guard matches, with its
+// usage row and events.
+func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signals string) (bool, error) {
+	args := []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), signals, u.Reason,
+		u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At)}
+	inc := 0
+	if u.IncAttempts {
+		inc = 1
+	}
+	args = append(args, inc)
+	guard := ` AND status IN (`
+	for i, st := range u.From {
+		if i > 0 {
+			guard += ", "
+		}
+		args = append(args, string(st))
+		guard += "$" + itoa(len(args))
+	}
+	guard += ")"
+	if u.Attempts >= 0 {
+		args = append(args, u.Attempts)
+		guard += " AND attempts = $" + itoa(len(args))
+	}
+	completed := "NULL"
+	if u.Status.Terminal() {
+		completed = "$11"
+	}
+	res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
+		partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = `+completed+`,
+		attempts = attempts + $12
+		WHERE insurer_id = $1 AND id = $2`+guard, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if u.Usage != nil {
+		// Written with the result, priced by RollUpUsage.
+		if _, err := insertUsage(ctx, c, *u.Usage); err != nil {
+			return false, err
+		}
+	}
+	for _, ev := range u.Events {
+		if err := insertEvent(ctx, c, ev); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // settleStatus moves a running verification to AWAITING_PARTNER while any

@@ -173,7 +173,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (SubmitResult, err
 		// Another request with the same key won the race.
 		return s.replay(saved, in.IdempotencyKey, hash)
 	}
-	s.enqueueChecks(ctx, saved)
+	s.enqueueRun(ctx, saved)
 	return SubmitResult{Verification: saved, Warnings: warnings}, nil
 }
 
@@ -184,15 +184,12 @@ func (s *Service) replay(prev Verification, key, hash string) (SubmitResult, err
 	return SubmitResult{Verification: prev, Replayed: true}, nil
 }
 
-// enqueueChecks queues each check with its id as the task id. A failure is
-// logged, not returned: the rows are committed and the outbox sweeper
-// queues any check whose task is missing.
-func (s *Service) enqueueChecks(ctx context.Context, v Verification) {
-	for _, c := range v.Checks {
-		err := s.queue.Enqueue(ctx, TaskCheckRun, EncodeCheck(v.InsurerID, v.ID, c.ID), c.ID, QueueDefault, 0)
-		if err != nil {
-			s.log.WarnContext(ctx, "enqueue check; the sweeper will retry", "verification_id", v.ID, "check_id", c.ID, "err", err)
-		}
+// enqueueRun queues the run of the verification's checks (one task for
+// all of them). A failure is logged, not returned: the rows are committed
+// and the outbox sweeper queues any check whose task is missing.
+func (s *Service) enqueueRun(ctx context.Context, v Verification) {
+	if err := s.queue.Enqueue(ctx, TaskRun, EncodeVerification(v.InsurerID, v.ID), RunTaskID(v.ID), QueueDefault, 0); err != nil {
+		s.log.WarnContext(ctx, "enqueue the checks; the sweeper will retry", "verification_id", v.ID, "err", err)
 	}
 }
 

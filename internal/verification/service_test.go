@@ -148,10 +148,9 @@ func TestSubmitReadAndTenancy(t *testing.T) {
 		if v.Status != verification.StatusQueued || len(v.Checks) != 5 || res.Replayed || !strings.HasPrefix(v.ID, "ver_") {
 			t.Fatalf("submitted: %+v", v)
 		}
-		for _, c := range v.Checks {
-			if e.q.tasks[c.ID] != verification.TaskCheckRun {
-				t.Fatalf("check %s not queued under its own id: %v", c.ID, e.q.tasks)
-			}
+		// One task runs the checks, under the verification's run id.
+		if e.q.tasks[verification.RunTaskID(v.ID)] != verification.TaskRun || len(e.q.tasks) != 1 {
+			t.Fatalf("checks not queued as one run: %v", e.q.tasks)
 		}
 		got, err := e.svc.Get(e.a, v.ID)
 		if err != nil || got.ID != v.ID || got.Consent.LawfulBasis != "CONSENT" || got.ExternalReference != "policy-0001" {
@@ -529,22 +528,20 @@ func TestTasksAreQueuedInRedisUnderCheckIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range res.Verification.Checks {
-		info, err := insp.GetTaskInfo(verification.QueueDefault, c.ID)
-		if err != nil {
-			t.Fatalf("task for %s: %v", c.ID, err)
-		}
-		if info.Type != verification.TaskCheckRun || bytes.Contains(info.Payload, []byte("Eriksson")) {
-			t.Fatalf("task %+v", info)
-		}
-		var p verification.CheckPayload
-		if err := json.Unmarshal(info.Payload, &p); err != nil || p.CheckID != c.ID || p.VerificationID != res.Verification.ID {
-			t.Fatalf("payload %s", info.Payload)
-		}
+	runID := verification.RunTaskID(res.Verification.ID)
+	info, err := insp.GetTaskInfo(verification.QueueDefault, runID)
+	if err != nil {
+		t.Fatalf("run task: %v", err)
 	}
-	// Enqueueing the same check again is "already queued", not an error.
-	c := res.Verification.Checks[0]
-	if err := enq.Enqueue(context.Background(), verification.TaskCheckRun, nil, c.ID, verification.QueueDefault, 0); err != nil {
+	if info.Type != verification.TaskRun || bytes.Contains(info.Payload, []byte("Eriksson")) {
+		t.Fatalf("task %+v", info)
+	}
+	var p verification.VerificationPayload
+	if err := json.Unmarshal(info.Payload, &p); err != nil || p.VerificationID != res.Verification.ID || p.InsurerID == "" {
+		t.Fatalf("payload %s", info.Payload)
+	}
+	// Enqueueing the same run again is "already queued", not an error.
+	if err := enq.Enqueue(context.Background(), verification.TaskRun, nil, runID, verification.QueueDefault, 0); err != nil {
 		t.Fatalf("re-enqueue: %v", err)
 	}
 	_, _ = insp.DeleteAllPendingTasks(verification.QueueDefault)

@@ -7,12 +7,16 @@ import (
 
 // Task types, stable forever. Payloads carry ids and a version only.
 const (
+	TaskRun            = "verification:run"
 	TaskCheckRun       = "check:run"
 	TaskCheckPoll      = "check:poll"
 	TaskScore          = "verification:score"
 	TaskRetentionPurge = "retention:purge"
 	TaskOutboxSweep    = "outbox:sweep"
 )
+
+// RunTaskID is the task id of a verification's run (TaskRun).
+func RunTaskID(verificationID string) string { return verificationID + ":run" }
 
 // CheckPayload addresses one check.
 type CheckPayload struct {
