@@ -83,7 +83,7 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 	if g.cb != nil && g.cb.State() == gobreaker.StateOpen {
 		return postpone("webhook endpoint is unavailable (circuit open)", s.cfg.BreakerCooldown)
 	}
-	if !g.acquire(ctx, min(s.cfg.SlotWait, 4*g.latency())) {
+	if !g.acquire(ctx, g.slotWait(s.cfg.SlotWait)) {
 		return postpone("webhook endpoint has too many deliveries in flight", time.Second)
 	}
 	defer g.release()
@@ -424,6 +424,20 @@ func (g *gate) observe(d time.Duration) {
 		return
 	}
 	g.ewma += (d - g.ewma) / 5
+}
+
+// minSlotWait is the least an attempt waits for a slot: a burst as large
+// as a worker's concurrency, to an endpoint that answers in a millisecond,
+// gets through in a few tens of milliseconds, where postponing it would
+// cost a second or more.
+const minSlotWait = 50 * time.Millisecond
+
+// slotWait is how long an attempt waits for one of the endpoint's slots:
+// about four of its recent attempts, at least minSlotWait, at most limit.
+// A fast endpoint's burst queues briefly; a slow endpoint's attempts are
+// postponed rather than holding workers.
+func (g *gate) slotWait(limit time.Duration) time.Duration {
+	return min(limit, max(4*g.latency(), minSlotWait))
 }
 
 func (g *gate) latency() time.Duration {

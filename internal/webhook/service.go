@@ -48,10 +48,10 @@ type Config struct {
 	DisableAfter time.Duration
 	// MaxInFlight bounds concurrent attempts per endpoint in this process
 	// (default 4). A further attempt waits for a slot about as long as
-	// four of the endpoint's recent attempts took, at most SlotWait
-	// (default 250 ms), and is then postponed rather than queued behind
-	// the endpoint: a fast endpoint's burst waits milliseconds, while an
-	// endpoint that has not answered yet, or answers slowly, cannot hold
+	// four of the endpoint's recent attempts took, at least 50 ms and at
+	// most SlotWait (default 250 ms), and is then postponed rather than
+	// queued behind the endpoint: a fast endpoint's burst waits
+	// milliseconds, while an endpoint that answers slowly cannot hold
 	// every worker.
 	MaxInFlight int
 	SlotWait    time.Duration
