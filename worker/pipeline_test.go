@@ -494,3 +494,34 @@ func TestSweeperWaitsForAQueuedRun(t *testing.T) {
 		}
 	}
 }
+
+// A verification erased while its run waits in the queue sends nothing:
+// every check ends SKIPPED with reason ERASED, without a partner call, a
+// usage row or evidence.
+func TestErasedBeforeItsRunSendsNothing(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(4, "L898902C3"))
+	if _, err := f.stack.verifs.Erase(f.ctx, v.ID, "policyholder asked", "req-erase"); err != nil {
+		t.Fatal(err)
+	}
+	if err := process(t, w, verification.TaskRun, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.store.PipelineVerification(context.Background(), v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range got.Checks {
+		if c.Status != risk.CheckSkipped || c.Reason != pipeline.ReasonErased || c.EvidenceKey != "" || c.Attempts != 0 {
+			t.Fatalf("check %s: %s %s attempts %d evidence %q", c.Type, c.Status, c.Reason, c.Attempts, c.EvidenceKey)
+		}
+	}
+	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 0 {
+		t.Fatalf("usage rows = %d", n)
+	}
+	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("partner shares after erasure: %d %v", len(entries), err)
+	}
+}

@@ -191,6 +191,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		if err != nil {
 			return nil, err
 		}
+		key := p.subjectKey(ctx, v)
 		var wg sync.WaitGroup
 		for _, r := range runs {
 			if r.pt == nil {
@@ -206,7 +207,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 					r.update, r.err = p.partnerError(ctx, v, r.c, r.pt.Name(), err)
 					return
 				}
-				r.update, r.next, r.err = p.answer(ctx, v, r.c, r.pt, res, -1)
+				r.update, r.next, r.err = p.answer(ctx, v, r.c, r.pt, res, -1, key)
 			})
 		}
 		wg.Wait()
@@ -507,7 +508,7 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 		if err != nil {
 			r.update, r.err = p.partnerError(ctx, v, c, pt.Name(), err)
 		} else {
-			r.update, r.next, r.err = p.answer(ctx, v, c, pt, res, c.Attempts)
+			r.update, r.next, r.err = p.answer(ctx, v, c, pt, res, c.Attempts, p.subjectKey(ctx, v))
 		}
 	}
 	if err := p.record(ctx, v, []*checkRun{r}); err != nil {
@@ -518,8 +519,9 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 
 // answer turns a partner's answer into the check's update, storing the raw
 // answer as sealed evidence first, and for an open case the poll to queue.
-// attempts ≥ 0 guards a poll's update on the attempt it was made for.
-func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c verification.Check, pt *partner.Resilient, res partner.Result, attempts int) (*CheckUpdate, *nextPoll, error) {
+// attempts ≥ 0 guards a poll's update on the attempt it was made for; key
+// returns the verification's wrapped subject key (subjectKey).
+func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c verification.Check, pt *partner.Resilient, res partner.Result, attempts int, key func() ([]byte, error)) (*CheckUpdate, *nextPoll, error) {
 	now := p.now()
 	signals := stamp(res.Signals, c)
 	u := &CheckUpdate{
@@ -544,11 +546,11 @@ func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c ve
 		}
 	}
 	if len(res.Evidence) > 0 {
-		key, err := p.storeEvidence(ctx, v, c, res.Evidence)
+		ek, err := p.storeEvidence(ctx, v, c, res.Evidence, key)
 		if err != nil {
 			return nil, nil, err
 		}
-		u.EvidenceKey = key
+		u.EvidenceKey = ek
 	}
 	return u, nil, nil
 }
@@ -570,11 +572,21 @@ func EvidenceKey(insurerID, verificationID, checkID string) string {
 	return "evidence/" + insurerID + "/" + verificationID + "/" + checkID + ".bin"
 }
 
+// subjectKey reads the verification's wrapped subject key once, when the
+// first answer needs it, after the partners were called: a verification
+// erased meanwhile has none, and then no evidence is kept.
+func (p *Pipeline) subjectKey(ctx context.Context, v verification.Verification) func() ([]byte, error) {
+	return sync.OnceValues(func() ([]byte, error) {
+		wrapped, _, err := p.d.Store.Sealed(ctx, v.InsurerID, v.Mode, v.ID)
+		return wrapped, err
+	})
+}
+
 // storeEvidence seals the raw answer under the verification's key and
 // stores it. Two runs of one check write the same key; the row written by
 // the run that commits points at it.
-func (p *Pipeline) storeEvidence(ctx context.Context, v verification.Verification, c verification.Check, raw []byte) (string, error) {
-	wrapped, _, err := p.d.Store.Sealed(ctx, v.InsurerID, v.Mode, v.ID)
+func (p *Pipeline) storeEvidence(ctx context.Context, v verification.Verification, c verification.Check, raw []byte, key func() ([]byte, error)) (string, error) {
+	wrapped, err := key()
 	if err != nil {
 		return "", err
 	}
@@ -585,11 +597,11 @@ func (p *Pipeline) storeEvidence(ctx context.Context, v verification.Verificatio
 	if err != nil {
 		return "", err
 	}
-	key := EvidenceKey(v.InsurerID, v.ID, c.ID)
-	if err := p.d.Blobs.Put(ctx, key, bytes.NewReader(sealed), int64(len(sealed)), "application/octet-stream"); err != nil {
+	ek := EvidenceKey(v.InsurerID, v.ID, c.ID)
+	if err := p.d.Blobs.Put(ctx, ek, bytes.NewReader(sealed), int64(len(sealed)), "application/octet-stream"); err != nil {
 		return "", err
 	}
-	return key, nil
+	return ek, nil
 }
 
 // awaiting makes u record an open case, and returns the poll to queue

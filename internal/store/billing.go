@@ -70,6 +70,25 @@ func insertUsage(ctx context.Context, c conn, u billing.Usage) (bool, error) {
 	return n > 0, nil
 }
 
+// insertUsages inserts several usage rows in one statement; a check that
+// already has its row keeps it.
+func insertUsages(ctx context.Context, c conn, us []billing.Usage) error {
+	if len(us) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 11*len(us))
+	for _, u := range us {
+		args = append(args, u.ID, u.InsurerID, u.Mode, string(u.Meter), u.Quantity, u.Partner, u.PartnerCost.Minor, u.PartnerCost.Currency,
+			u.VerificationID, u.CheckID, micros(u.OccurredAt.UTC().Truncate(time.Microsecond)))
+	}
+	if _, err := c.exec(ctx, `INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
+			partner_cost_currency, verification_id, check_id, occurred_at)
+		VALUES `+valueRows(len(us), 11)+` ON CONFLICT (check_id) DO NOTHING`, args...); err != nil {
+		return fmt.Errorf("insert usage: %w", err)
+	}
+	return nil
+}
+
 // RollUpUsage implements billing.Store: it prices up to limit unpriced
 // usage rows, oldest first, in one transaction. On PostgreSQL concurrent
 // callers take disjoint rows (SKIP LOCKED); SQLite has one writer.

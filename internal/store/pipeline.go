@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/borderproof/borderproof/internal/audit"
+	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
@@ -120,6 +121,7 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 	err := s.tx(ctx, func(c conn) error {
 		clear(started) // a retried transaction starts again
 		moved := false
+		var entries []audit.Entry
 		for _, it := range items {
 			var vid, vstatus string
 			err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
@@ -144,12 +146,10 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 				moved = true
 			}
 			if it.Audit != nil {
-				if err := appendAudit(ctx, c, *it.Audit); err != nil {
-					return err
-				}
+				entries = append(entries, *it.Audit)
 			}
 		}
-		return nil
+		return appendAudits(ctx, c, entries)
 	})
 	return started, err
 }
@@ -208,6 +208,7 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 		clear(applied) // a retried transaction starts again
 		type ver struct{ insurerID, id string }
 		var settle []ver
+		var usage []billing.Usage
 		last := map[ver]time.Time{}
 		for i, u := range us {
 			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
@@ -218,6 +219,9 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 				continue
 			}
 			applied[i] = true
+			if u.Usage != nil {
+				usage = append(usage, *u.Usage) // written with the result, priced by RollUpUsage
+			}
 			k := ver{u.InsurerID, u.VerificationID}
 			if _, seen := last[k]; !seen {
 				settle = append(settle, k)
@@ -225,6 +229,9 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 			if u.At.After(last[k]) {
 				last[k] = u.At
 			}
+		}
+		if err := insertUsages(ctx, c, usage); err != nil {
+			return err
 		}
 		for _, k := range settle {
 			if err := s.settleStatus(ctx, c, k.insurerID, k.id, last[k]); err != nil {
@@ -237,7 +244,7 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 }
 
 // applyCheckUpdate writes u's check row when its guard matches, with its
-// usage row and events.
+// events (its usage row is the caller's).
 func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signals string) (bool, error) {
 	args := []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), signals, u.Reason,
 		u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At)}
@@ -272,12 +279,6 @@ func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signa
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
-	}
-	if u.Usage != nil {
-		// Written with the result, priced by RollUpUsage.
-		if _, err := insertUsage(ctx, c, *u.Usage); err != nil {
-			return false, err
-		}
 	}
 	for _, ev := range u.Events {
 		if err := insertEvent(ctx, c, ev); err != nil {

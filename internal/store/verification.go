@@ -425,6 +425,24 @@ func appendAudit(ctx context.Context, c conn, e audit.Entry) error {
 	return err
 }
 
+// appendAudits inserts several entries in one statement.
+func appendAudits(ctx context.Context, c conn, es []audit.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 9*len(es))
+	for _, e := range es {
+		detail := string(e.Detail)
+		if detail == "" {
+			detail = "{}"
+		}
+		args = append(args, e.ID, e.InsurerID, e.Actor, e.Action, nullString(e.VerificationID), e.Purpose, e.RequestID, detail, micros(e.CreatedAt))
+	}
+	_, err := c.exec(ctx, `INSERT INTO audit_log (id, insurer_id, actor, action, verification_id, purpose, request_id, detail, created_at)
+		VALUES `+valueRows(len(es), 9), args...)
+	return err
+}
+
 func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) error {
 	return appendAudit(ctx, s.pool(), e)
 }
