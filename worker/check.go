@@ -9,14 +9,23 @@ import (
 )
 
 // Run runs a new verification's checks (task id = verification id +
-// ":run").
-func Run(p *pipeline.Pipeline) Handler {
+// ":run") and, when they are all answered, scores it in the same task with
+// score (the verification:score handler, which takes the same payload); a
+// score that fails here is queued as its own task.
+func Run(p *pipeline.Pipeline, score Handler) Handler {
 	return Handler{Type: verification.TaskRun, Fn: func(ctx context.Context, payload []byte) error {
 		pl, err := verification.DecodeVerification(payload)
 		if err != nil {
 			return errs.Wrap(err, errs.Invalid, "bad verification payload")
 		}
-		return p.RunVerification(ctx, pl)
+		final, err := p.RunVerification(ctx, pl)
+		if err != nil || !final {
+			return err
+		}
+		if err := score.Fn(ctx, payload); err != nil {
+			p.QueueScore(context.WithoutCancel(ctx), pl.InsurerID, pl.VerificationID)
+		}
+		return nil
 	}}
 }
 

@@ -143,7 +143,7 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 // handlers are the pipeline's task handlers (the sweeper is driven by the
 // tests themselves, at their own pace).
 func (s *stack) handlers() []Handler {
-	return []Handler{Run(s.pipe), CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
+	return []Handler{Run(s.pipe, Score(s.pipe)), CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
 		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }},
 		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {
 			_, err := s.store.RollUpUsage(ctx, billing.RollUpBatch)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
+	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/partnersim/simtest"
 	"github.com/borderproof/borderproof/internal/pipeline"
@@ -413,11 +414,45 @@ func TestVerificationRunRecordsEveryCheck(t *testing.T) {
 	if n := f.count(`SELECT COALESCE(SUM(attempts), 0) FROM checks WHERE verification_id = $1`, v.ID); n != 4 {
 		t.Fatalf("attempts after a second run = %d, want 4", n)
 	}
-	// The last answer queued the score.
+	// Every check answered: the run scored the verification itself.
+	if got := f.get(v.ID); got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != risk.DecisionClear {
+		t.Fatalf("after the run: %s %+v", got.Status, got.Outcome)
+	}
 	insp := asynq.NewInspector(f.stack.redis)
 	defer insp.Close()
-	if info, err := insp.GetTaskInfo(verification.QueueCritical, v.ID); err != nil || info.Type != verification.TaskScore {
+	if _, err := insp.GetTaskInfo(verification.QueueCritical, v.ID); err == nil {
+		t.Fatal("a score task was queued for a verification the run scored")
+	}
+}
+
+// When scoring in the run fails, the run still succeeds (its checks are
+// recorded) and the score goes on as its own task.
+func TestVerificationRunQueuesAScoreItCouldNotWrite(t *testing.T) {
+	f := newFixture(t)
+	broken := Handler{Type: verification.TaskScore, Fn: func(context.Context, []byte) error {
+		return errs.E(errs.Unavailable, "database restarting")
+	}}
+	h := Run(f.stack.pipe, broken)
+	v := f.submit(submission(5, "L898902C3"))
+	payload := verification.EncodeVerification(v.InsurerID, v.ID)
+	if err := h.Fn(context.Background(), payload); err != nil {
+		t.Fatalf("the run failed with its score: %v", err)
+	}
+	if got := f.get(v.ID); got.Status == verification.StatusCompleted {
+		t.Fatal("scored by a broken scorer")
+	}
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(verification.QueueCritical, v.ID)
+	if err != nil || info.Type != verification.TaskScore {
 		t.Fatalf("score task: %+v %v", info, err)
+	}
+	w := f.worker(context.Background(), 1)
+	if err := process(t, w, verification.TaskScore, info.Payload); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(v.ID); got.Status != verification.StatusCompleted {
+		t.Fatalf("after the score task: %s", got.Status)
 	}
 }
 

@@ -231,11 +231,12 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	}
 	rq := worker.NewRequeue(a.redis, a.log)
 	a.closers = append(a.closers, func() { rq.Close() })
+	score := a.scoreHandler(p, o)
 	handlers := []worker.Handler{
-		worker.Run(p),
+		worker.Run(p, score),
 		worker.CheckRun(p),
 		worker.CheckPoll(p),
-		a.scoreHandler(p, o),
+		score,
 		worker.Sweep(p, rq, sm, a.log),
 		worker.RetentionPurge(a.tenants, a.verifs),
 	}

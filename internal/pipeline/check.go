@@ -45,13 +45,18 @@ func (p *Pipeline) load(ctx context.Context, pl verification.CheckPayload) (veri
 // and every answer is recorded in one more. A check whose partner asks to
 // be called again later goes on alone as a check:run task; the others are
 // not held back by it.
-func (p *Pipeline) RunVerification(ctx context.Context, pl verification.VerificationPayload) error {
+//
+// final reports that every check is now terminal: the final score is the
+// caller's to write, in the same task (worker.Run does, and queues it with
+// QueueScore when it cannot). Otherwise scoring is queued as after any
+// check.
+func (p *Pipeline) RunVerification(ctx context.Context, pl verification.VerificationPayload) (final bool, err error) {
 	v, err := p.d.Store.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if v.Status.Terminal() {
-		return nil
+		return false, nil
 	}
 	var pending []verification.Check
 	for _, c := range v.Checks {
@@ -61,16 +66,28 @@ func (p *Pipeline) RunVerification(ctx context.Context, pl verification.Verifica
 	}
 	retries, err := p.runChecks(ctx, v, pending)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return err // shutting down: the task comes back for what is left
+		return false, err // shutting down: the task comes back for what is left
 	}
 	for _, r := range retries {
 		p.continueAlone(ctx, v, r)
 	}
-	p.afterCheck(ctx, v.InsurerID, v.ID)
-	return nil
+	taskID, due := p.scoreDue(ctx, v.InsurerID, v.ID)
+	if due && taskID == v.ID {
+		return true, nil
+	}
+	if due {
+		p.queueScore(ctx, v.InsurerID, v.ID, taskID)
+	}
+	return false, nil
+}
+
+// QueueScore queues the final score of a verification (task id =
+// verification id).
+func (p *Pipeline) QueueScore(ctx context.Context, insurerID, verificationID string) {
+	p.queueScore(ctx, insurerID, verificationID, verificationID)
 }
 
 // RunCheck runs one check (task check:run, task id = check id): a check
@@ -662,22 +679,31 @@ func (p *Pipeline) rollUpSoon(ctx context.Context, at time.Time) {
 // "provisional" and the number of terminal checks, so each new answer
 // rescores once).
 func (p *Pipeline) afterCheck(ctx context.Context, insurerID, verificationID string) {
+	if taskID, due := p.scoreDue(ctx, insurerID, verificationID); due {
+		p.queueScore(ctx, insurerID, verificationID, taskID)
+	}
+}
+
+// scoreDue tells whether a score is due and its task id (see afterCheck).
+func (p *Pipeline) scoreDue(ctx context.Context, insurerID, verificationID string) (string, bool) {
 	pr, err := p.d.Store.CheckProgress(ctx, insurerID, verificationID)
 	if err != nil {
 		p.log.WarnContext(ctx, "reload verification; the sweeper will score it", "verification_id", verificationID, "err", err)
-		return
+		return "", false
 	}
 	if pr.Status.Terminal() {
-		return
+		return "", false
 	}
-	taskID := verificationID
 	switch {
 	case pr.Terminal == pr.Checks:
+		return verificationID, true
 	case pr.Pending == 0:
-		taskID = fmt.Sprintf("%s:provisional:%d", verificationID, pr.Terminal)
-	default:
-		return
+		return fmt.Sprintf("%s:provisional:%d", verificationID, pr.Terminal), true
 	}
+	return "", false
+}
+
+func (p *Pipeline) queueScore(ctx context.Context, insurerID, verificationID, taskID string) {
 	if err := p.d.Queue.Enqueue(ctx, verification.TaskScore, verification.EncodeVerification(insurerID, verificationID),
 		taskID, verification.QueueCritical, 0); err != nil {
 		p.log.WarnContext(ctx, "enqueue score; the sweeper will retry", "verification_id", verificationID, "err", err)
