@@ -19,17 +19,26 @@ type List struct {
 	// vocab holds every distinct token of every prepared name; tokens are
 	// referred to by index.
 	vocab []string
-	// byClass lists the vocabulary indexes by the phonetic class of the
-	// token's first letter: only tokens of the query token's class are
-	// ever compared with it.
-	byClass map[rune][]int32
+	// classes holds the phonetic class of each vocabulary token's first
+	// letter: only tokens of the query token's class are ever compared
+	// with it.
+	classes []rune
+	// classIDs numbers the classes for tokenSig.
+	classIDs map[rune]uint8
+	// byClass indexes the vocabulary by class and token length.
+	byClass map[rune]*classIndex
 	// names are the prepared names, grouped by entity in entity order.
 	names []preparedName
 	// variants and tokens are the flattened storage of the names.
 	variants []nameVariant
 	tokens   []int32
-	// postings lists, for each vocabulary token, the names (indexes into
-	// names, ascending) that hold it in some variant.
+	// tokenSigs and tokenKinds describe each token of tokens.
+	tokenSigs  []tokenSig
+	tokenKinds []tokenKind
+	// maxLen is the longest vocabulary token's length, at most 255.
+	maxLen int
+	// postings lists, for each vocabulary token, the variants (indexes
+	// into variants, ascending) that hold it.
 	postings [][]int32
 
 	scratch sync.Pool // *scratch
@@ -45,11 +54,12 @@ type preparedName struct {
 	first, end int32
 }
 
-// nameVariant is one token sequence: tokens[first:end], whose bytes add up
-// to length.
+// nameVariant is one token sequence of names[name]: tokens[first:end],
+// whose bytes add up to length.
 type nameVariant struct {
 	first, end int32
 	length     int32
+	name       int32
 }
 
 // newList prepares entities for screening.
@@ -59,7 +69,6 @@ func newList(name, version string, entities []Entity) *List {
 		version:  version,
 		entities: entities,
 		byID:     make(map[string]int, len(entities)),
-		byClass:  make(map[rune][]int32),
 	}
 	ids := make(map[string]int32)
 	intern := func(tok string) int32 {
@@ -69,8 +78,7 @@ func newList(name, version string, entities []Entity) *List {
 		id := int32(len(l.vocab))
 		ids[tok] = id
 		l.vocab = append(l.vocab, tok)
-		c := phoneticClass(tok)
-		l.byClass[c] = append(l.byClass[c], id)
+		l.classes = append(l.classes, phoneticClass(tok))
 		return id
 	}
 	seen := make(map[string]bool)
@@ -90,7 +98,8 @@ func newList(name, version string, entities []Entity) *List {
 			seen[key] = true
 			pn := preparedName{entity: int32(ei), alias: int32(alias), first: int32(len(l.variants))}
 			for _, v := range wordCombinations(toks) {
-				nv := nameVariant{first: int32(len(l.tokens))}
+				vi := int32(len(l.variants))
+				nv := nameVariant{first: int32(len(l.tokens)), name: int32(len(l.names))}
 				for _, t := range v {
 					id := intern(t)
 					l.tokens = append(l.tokens, id)
@@ -98,8 +107,8 @@ func newList(name, version string, entities []Entity) *List {
 					for int(id) >= len(l.postings) {
 						l.postings = append(l.postings, nil)
 					}
-					if p := l.postings[id]; len(p) == 0 || p[len(p)-1] != int32(len(l.names)) {
-						l.postings[id] = append(p, int32(len(l.names)))
+					if p := l.postings[id]; len(p) == 0 || p[len(p)-1] != vi {
+						l.postings[id] = append(p, vi)
 					}
 				}
 				nv.end = int32(len(l.tokens))
@@ -113,6 +122,7 @@ func newList(name, version string, entities []Entity) *List {
 			add(ai, a.Name)
 		}
 	}
+	l.indexVocab()
 	l.scratch.New = func() any { return &scratch{} }
 	return l
 }

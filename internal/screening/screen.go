@@ -2,6 +2,7 @@ package screening
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"github.com/borderproof/borderproof/internal/errs"
@@ -65,13 +66,70 @@ func (q Query) Validate() error {
 
 // scratch is per-call working memory, pooled per list.
 type scratch struct {
-	rows  [][]float64 // per distinct query token: pair score by vocabulary index, or notCompared / notScored
-	hot   []int32     // vocabulary tokens pairing with some query token at or above the floor
-	pairs []tokenPair
-	// seen[n] == gen marks name n as a candidate of the current call.
-	seen  []uint32
-	gen   uint32
-	names []int32
+	// Per distinct query token: its phonetic class, signature, matcher
+	// and ceiling table.
+	qclass []rune
+	qsigs  []tokenSig
+	match  []*tokenMatcher
+	ceil   []ceilingTable
+
+	// The pairs findHot scored: bit id of scored is set when it scored
+	// vocabulary token id with some query token, and then
+	// scores[slot[id]*nq+q] is the pair score with distinct query token q,
+	// or notScored. slot is read only where scored is set, so that it
+	// needs no clearing between calls.
+	scored []uint64
+	slot   []int32
+	scores []float64
+	nq     int
+
+	// hot holds the vocabulary tokens pairing with a distinct query token
+	// at or above the floor, those of token i at hot[hotEnd[i-1]:hotEnd[i]].
+	hot    []int32
+	hotEnd []int
+
+	// isCand has bit v set when variant v is a candidate of the current
+	// call; pairsWith[v] then has tokenBit(i) set when v holds a hot token
+	// of distinct query token i. cands lists the candidates in order.
+	isCand    []uint64
+	pairsWith []uint64
+	cands     []int32
+
+	pairs []tokenPair // for bestPairs
+	reach []reachTerm // for mayReach
+}
+
+// tokenBit is the bit of distinct query token i in a mask of them. The
+// few that do not fit share every bit, so that a mask holding one of them
+// never excludes a query variant.
+func tokenBit(i int) uint64 {
+	if i >= 64 {
+		return ^uint64(0)
+	}
+	return 1 << i
+}
+
+// scoredPair returns the pair score that findHot computed for distinct
+// query token q with vocabulary token id, if it did.
+func (sc *scratch) scoredPair(q int, id int32) (float64, bool) {
+	if sc.scored[id/64]&(1<<(id%64)) == 0 {
+		return 0, false
+	}
+	s := sc.scores[int(sc.slot[id])*sc.nq+q]
+	return s, s != notScored
+}
+
+// setScored records the pair score s of distinct query token q with
+// vocabulary token id.
+func (sc *scratch) setScored(q int, id int32, s float64) {
+	if sc.scored[id/64]&(1<<(id%64)) == 0 {
+		sc.scored[id/64] |= 1 << (id % 64)
+		sc.slot[id] = int32(len(sc.scores) / sc.nq)
+		for range sc.nq {
+			sc.scores = append(sc.scores, notScored)
+		}
+	}
+	sc.scores[int(sc.slot[id])*sc.nq+q] = s
 }
 
 // Screen scores q against every name and alias on the list and returns the
@@ -107,72 +165,37 @@ func (l *List) Screen(q Query, opts ...ScreenOption) ([]Candidate, error) {
 	sc := l.scratch.Get().(*scratch)
 	defer l.scratch.Put(sc)
 
-	// Query variants as sequences of distinct-token indexes.
-	var distinct []string
-	var qvars [][]int
-	for _, v := range wordCombinations(tokens) {
-		idx := make([]int, len(v))
-		for i, t := range v {
-			j := slices.Index(distinct, t)
-			if j < 0 {
-				j = len(distinct)
-				distinct = append(distinct, t)
-			}
-			idx[i] = j
-		}
-		qvars = append(qvars, idx)
-	}
-	qlens := make([]int, len(qvars))
+	distinct, qvars, qlens := queryVariants(tokens)
+	l.findHot(sc, distinct, minName)
+	cands := l.candidates(sc)
+	qmasks := make([]uint64, len(qvars)) // the distinct tokens of each query variant
 	for i, v := range qvars {
 		for _, j := range v {
-			qlens[i] += len(distinct[j])
+			qmasks[i] |= tokenBit(j)
 		}
 	}
-	l.fillRows(sc, distinct, minName)
-
-	// Only names holding a token that pairs with some query token at or
-	// above minName can score minName: a name's score never exceeds its
-	// best pair score. Gather them from the postings.
-	if len(sc.seen) < len(l.names) {
-		sc.seen = make([]uint32, len(l.names))
-		sc.gen = 0
-	}
-	sc.gen++
-	if sc.gen == 0 { // wrapped: start the marks afresh
-		clear(sc.seen)
-		sc.gen = 1
-	}
-	cands := sc.names[:0]
-	for _, id := range sc.hot {
-		for _, n := range l.postings[id] {
-			if sc.seen[n] != sc.gen {
-				sc.seen[n] = sc.gen
-				cands = append(cands, n)
-			}
-		}
-	}
-	slices.Sort(cands) // names of one entity are adjacent
-	sc.names = cands
 
 	var out []Candidate
 	for k := 0; k < len(cands); {
-		ei := l.names[cands[k]].entity
+		ei := l.names[l.variants[cands[k]].name].entity
 		e := &l.entities[ei]
 		best, bestName := -1.0, -1
-		for ; k < len(cands) && l.names[cands[k]].entity == ei; k++ {
+		for ; k < len(cands); k++ {
+			vi := cands[k]
+			nv := &l.variants[vi]
+			if l.names[nv.name].entity != ei {
+				break
+			}
 			if q.Type != "" && e.Type != q.Type {
 				continue
 			}
-			n := int(cands[k])
-			pn := &l.names[n]
-			for vi := pn.first; vi < pn.end; vi++ {
-				nv := &l.variants[vi]
-				ids := l.tokens[nv.first:nv.end]
-				for qi, qv := range qvars {
-					s := l.bestPairs(sc, qv, qlens[qi], distinct, ids, int(nv.length), minName)
-					if s > best {
-						best, bestName = s, n
-					}
+			for qi, qv := range qvars {
+				if sc.pairsWith[vi]&qmasks[qi] == 0 {
+					continue
+				}
+				s := l.bestPairs(sc, qv, qlens[qi], distinct, nv, minName)
+				if s > best {
+					best, bestName = s, int(nv.name)
 				}
 			}
 		}
@@ -212,78 +235,159 @@ func (l *List) Screen(q Query, opts ...ScreenOption) ([]Candidate, error) {
 	return out, nil
 }
 
-// Row values that are not pair scores.
+// queryVariants returns the distinct tokens of the word combinations of
+// a query's tokens, each combination as indexes into them, and the byte
+// length of each combination.
+func queryVariants(tokens []string) (distinct []string, qvars [][]int, qlens []int) {
+	for _, v := range wordCombinations(tokens) {
+		idx := make([]int, len(v))
+		n := 0
+		for i, t := range v {
+			j := slices.Index(distinct, t)
+			if j < 0 {
+				j = len(distinct)
+				distinct = append(distinct, t)
+			}
+			idx[i] = j
+			n += len(t)
+		}
+		qvars, qlens = append(qvars, idx), append(qlens, n)
+	}
+	return distinct, qvars, qlens
+}
+
+// candidates returns, in order, the name variants that can score the
+// floor of findHot against some query variant: those holding a hot
+// token, since a score never exceeds its best pair score. It marks in
+// sc.pairsWith which distinct query tokens each pairs with so, for
+// Screen to pass over the query variants holding none of them.
+func (l *List) candidates(sc *scratch) []int32 {
+	words := len(l.variants)/64 + 1
+	sc.isCand = slices.Grow(sc.isCand[:0], words)[:words]
+	clear(sc.isCand)
+	if len(sc.pairsWith) < len(l.variants) {
+		sc.pairsWith = make([]uint64, len(l.variants))
+	}
+	from := 0
+	for i, to := range sc.hotEnd {
+		for _, id := range sc.hot[from:to] {
+			for _, v := range l.postings[id] {
+				if sc.isCand[v/64]&(1<<(v%64)) == 0 {
+					sc.isCand[v/64] |= 1 << (v % 64)
+					sc.pairsWith[v] = 0
+				}
+				sc.pairsWith[v] |= tokenBit(i)
+			}
+		}
+		from = to
+	}
+	// In order, the variants of one name and the names of one entity are
+	// adjacent.
+	cands := sc.cands[:0]
+	for w, set := range sc.isCand {
+		for ; set != 0; set &= set - 1 {
+			cands = append(cands, int32(w*64+bits.TrailingZeros64(set)))
+		}
+	}
+	sc.cands = cands
+	return cands
+}
+
+// Values that stand for a pair score.
 const (
 	notCompared = -1 // the tokens' first letters differ in phonetic class
-	notScored   = -2 // not computed yet
+	notScored   = -2 // findHot did not score the pair
 )
 
-// fillRows prepares, for every distinct query token, its row of pair
-// scores by vocabulary token, and collects in sc.hot the vocabulary tokens
-// whose pair score with some query token reaches floor. Only tokens of the
-// query token's phonetic class are compared (-1 marks the others), and a
-// pair whose token lengths alone keep it below floor is left to be scored
-// on demand (see pair).
-func (l *List) fillRows(sc *scratch, distinct []string, floor float64) {
-	sc.hot = sc.hot[:0]
-	for len(sc.rows) < len(distinct) {
-		sc.rows = append(sc.rows, nil)
+// findHot collects in sc.hot the vocabulary tokens whose pair score with
+// some distinct query token reaches floor, and records in sc (see
+// scoredPair) every such pair and possibly others. Only tokens of the
+// query token's phonetic class are compared, and of those only the ones
+// whose length, shared bytes and common prefix could reach floor (see
+// minShared); the rest are left to be scored on demand (see pair). Nothing
+// of the query is kept after the call: names are personal data.
+func (l *List) findHot(sc *scratch, distinct []string, floor float64) {
+	sc.hot, sc.hotEnd = sc.hot[:0], sc.hotEnd[:0]
+	sc.qclass, sc.qsigs = sc.qclass[:0], sc.qsigs[:0]
+	words := len(l.vocab)/64 + 1
+	sc.scored = slices.Grow(sc.scored[:0], words)[:words]
+	clear(sc.scored)
+	if len(sc.slot) < len(l.vocab) {
+		sc.slot = make([]int32, len(l.vocab))
 	}
-	var sr scorer
+	sc.scores, sc.nq = sc.scores[:0], len(distinct)
+	for len(sc.match) < len(distinct) {
+		sc.match = append(sc.match, &tokenMatcher{})
+		sc.ceil = append(sc.ceil, nil)
+	}
 	for i, t := range distinct {
-		row := sc.rows[i]
-		if cap(row) < len(l.vocab) {
-			row = make([]float64, len(l.vocab))
+		class := phoneticClass(t)
+		sc.qclass = append(sc.qclass, class)
+		sc.qsigs = append(sc.qsigs, newTokenSig(t, l.classIDs[class]))
+		sc.match[i].reset(t)
+		sc.ceil[i].reset(len(t), l.maxLen)
+		l.scanClass(sc, i, t, floor)
+		sc.hotEnd = append(sc.hotEnd, len(sc.hot))
+	}
+}
+
+// scanClass scores distinct query token i, t, with the vocabulary tokens
+// of its class that may reach floor, and appends to sc.hot those that do.
+func (l *List) scanClass(sc *scratch, i int, t string, floor float64) {
+	ci := l.byClass[sc.qclass[i]]
+	if ci == nil {
+		return
+	}
+	var (
+		sr   scorer
+		need [prefixSize + 1]int
+	)
+	qs, m := &sc.qsigs[i], sc.match[i]
+	for n := 1; n+1 < len(ci.start); n++ {
+		lo, hi := ci.start[n], ci.start[n+1]
+		if lo == hi || !minShared(&need, n, len(t), floor) {
+			continue
 		}
-		row = row[:len(l.vocab)]
-		for j := range row {
-			row[j] = notCompared
-		}
-		for _, id := range l.byClass[phoneticClass(t)] {
-			v := l.vocab[id]
-			if pairScoreBound(len(v), len(t)) < floor {
-				row[id] = notScored
+		for k := lo; k < hi; k++ {
+			ts := &ci.sigs[k]
+			if ts.shared(qs) < need[ts.prefix(qs)] {
 				continue
 			}
-			s := sr.pairScore(v, t)
-			row[id] = s
+			id := ci.ids[k]
+			v := l.vocab[id]
+			s := sr.adjust(m.jaroWinkler(v), v, t)
+			sc.setScored(i, id, s)
 			if s >= floor {
 				sc.hot = append(sc.hot, id)
 			}
 		}
-		sc.rows[i] = row
 	}
 }
 
 // pair returns the pair score of distinct query token q with vocabulary
-// token id, scoring it now if fillRows left it.
+// token id, scoring it now if findHot left it.
 func (l *List) pair(sc *scratch, q int, distinct []string, id int32) float64 {
-	s := sc.rows[q][id]
-	if s == notScored {
-		s = scorer{}.pairScore(l.vocab[id], distinct[q])
-		sc.rows[q][id] = s
+	if s, ok := sc.scoredPair(q, id); ok {
+		return s
 	}
-	return s
+	if l.classes[id] != sc.qclass[q] {
+		return notCompared
+	}
+	v := l.vocab[id]
+	return scorer{}.adjust(sc.match[q].jaroWinkler(v), v, distinct[q])
 }
 
-// pairScoreBound is the highest pair score two tokens of byte lengths a
-// and b can have: every character of the shorter one matched in order and
-// the full prefix boost, less the length penalty.
-func pairScoreBound(a, b int) float64 {
-	r := float64(min(a, b)) / float64(max(a, b))
-	jaro := (2 + r) / 3
-	s := jaro + 0.1*prefixSize*(1-jaro)
-	if r < lengthDifferenceCutoffFactor {
-		s *= scalingFactor(r, lengthDifferencePenaltyWeight)
+// bestPairs is TokenSimilarity of a query variant, as distinct-token
+// indexes whose lengths add up to queryLen, with name variant nv, over
+// the pair scores of sc. It returns -1 without pairing when the result
+// cannot reach floor: when mayReach rules it out before any pair is
+// scored, or when no pair reaches floor, since the result cannot exceed
+// the best pair score.
+func (l *List) bestPairs(sc *scratch, query []int, queryLen int, distinct []string, nv *nameVariant, floor float64) float64 {
+	if !l.mayReach(sc, query, queryLen, nv, floor) {
+		return -1
 	}
-	return s + 1e-9 // never below the exact score through rounding
-}
-
-// bestPairs is TokenSimilarity over precomputed pair scores: query holds
-// distinct-token indexes (rows of sc), ids vocabulary indexes. It returns
-// -1 without pairing when no pair reaches floor, since the result cannot
-// exceed the best pair score.
-func (l *List) bestPairs(sc *scratch, query []int, queryLen int, distinct []string, ids []int32, idsLen int, floor float64) float64 {
+	ids, idsLen := l.tokens[nv.first:nv.end], int(nv.length)
 	pairs := sc.pairs[:0]
 	top := -1.0
 	for si, q := range query {
@@ -312,6 +416,118 @@ func (l *List) bestPairs(sc *scratch, query []int, queryLen int, distinct []stri
 		matchedLen += il
 	}
 	return combineBestPairs(total, queryLen, matchedLen, idsLen)
+}
+
+// mayReach reports whether bestPairs of query with nv can reach floor,
+// judged without scoring a pair.
+//
+// The score is total/(queryLen+matchedLen) times the unmatched-share
+// factor, where every chosen pair adds score*(its two lengths) to total
+// and its listed length to matchedLen. The factor is at most its value
+// with every query token paired with its longest comparable listed token
+// (one of its phonetic class), so the score reaches floor only if the
+// ratio reaches lambda, floor over that value. Letting every query token
+// choose its listed token on its own (which allows more than the
+// one-to-one pairing does), the ratio reaches lambda only if the sum over
+// query tokens of the best bound*(lengths) - lambda*(listed length), or 0
+// for no pair, reaches lambda*queryLen, where bound is at least the pair
+// score.
+//
+// The test runs twice. First every pair that sc does not hold counts as
+// floor, which it stays below (findHot records every pair that reaches
+// floor): with lambda at least floor, the shortest such listed token then
+// gives the best term. That rules out most names from the lengths alone.
+// The names left are tried with each such pair's ceiling from the
+// signatures.
+func (l *List) mayReach(sc *scratch, query []int, queryLen int, nv *nameVariant, floor float64) bool {
+	idsLen := int(nv.length)
+	if floor <= 0 || idsLen == 0 {
+		return true
+	}
+	ids, kinds, sigs := l.tokens[nv.first:nv.end], l.tokenKinds[nv.first:nv.end], l.tokenSigs[nv.first:nv.end]
+	scored := sc.reach[:0] // pairs findHot scored: query index, score, listed length
+	// shortest[qi] is the shortest comparable listed token that findHot
+	// did not score with query[qi], 0 for none.
+	var shortest [maxQueryTokens]uint8
+	longest := 0
+	for qi, q := range query {
+		qs := &sc.qsigs[q]
+		if qs.long {
+			return true
+		}
+		n, short := uint8(0), uint8(0)
+		for k, kd := range kinds {
+			if kd.class != qs.class {
+				continue
+			}
+			if kd.length == 255 {
+				return true
+			}
+			n = max(n, kd.length)
+			if s, ok := sc.scoredPair(q, ids[k]); ok {
+				scored = append(scored, reachTerm{qi, s, float64(kd.length)})
+			} else if short == 0 || kd.length < short {
+				short = kd.length
+			}
+		}
+		shortest[qi] = short
+		longest += int(n)
+	}
+	sc.reach = scored
+	lambda := floor / scalingFactor(float64(min(longest, idsLen))/float64(idsLen), unmatchedIndexPenaltyWeight)
+	need := lambda*float64(queryLen) - 1e-7
+	sum := 0.0
+	for qi, q := range query {
+		lq := float64(sc.qsigs[q].length)
+		best := 0.0
+		if shortest[qi] != 0 {
+			li := float64(shortest[qi])
+			best = floor*(lq+li) - lambda*li
+		}
+		sum += bestScored(best, scored, qi, lq, lambda)
+	}
+	if sum < need {
+		return false
+	}
+	sum = 0
+	for qi, q := range query {
+		qs := &sc.qsigs[q]
+		lq := float64(qs.length)
+		best := bestScored(0, scored, qi, lq, lambda)
+		if shortest[qi] != 0 {
+			tab := sc.ceil[q]
+			for k := range sigs {
+				ts := &sigs[k]
+				if _, ok := sc.scoredPair(q, ids[k]); ts.class != qs.class || ok {
+					continue
+				}
+				li := float64(ts.length)
+				if v := tab.ceiling(ts.shared(qs), ts.prefix(qs), int(ts.length))*(lq+li) - lambda*li; v > best {
+					best = v
+				}
+			}
+		}
+		sum += best
+	}
+	return sum >= need
+}
+
+// bestScored is the larger of best and the best term of the pairs in
+// scored of the query token at index qi, of length lq.
+func bestScored(best float64, scored []reachTerm, qi int, lq, lambda float64) float64 {
+	for _, t := range scored {
+		if v := t.score*(lq+t.length) - lambda*t.length; t.query == qi && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// reachTerm is a pair that findHot scored, for mayReach: the index of
+// the query token in the query, the pair score and the listed length.
+type reachTerm struct {
+	query         int
+	score, length float64
 }
 
 // birthDateMatch compares the query's date of birth with the entity's.

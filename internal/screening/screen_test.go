@@ -3,6 +3,7 @@ package screening
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -293,6 +294,63 @@ func BenchmarkScreen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkScreenPeople screens 200 different people as a partner's
+// traffic brings them: common given names and surnames of several
+// languages, with a date of birth and mostly a nationality, at the default
+// threshold.
+func BenchmarkScreenPeople(b *testing.B) {
+	l := mustDefault(b)
+	queries := peopleQueries(200, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Screen(queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScreenPeopleMisspelt is BenchmarkScreenPeople with 5,000
+// people whose given name and surname are each misspelt by one edit,
+// so that few words repeat.
+func BenchmarkScreenPeopleMisspelt(b *testing.B) {
+	l := mustDefault(b)
+	queries := peopleQueries(5000, true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Screen(queries[i%len(queries)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// peopleQueries returns n deterministic person queries drawn from the
+// common names, misspelt when typos is set.
+func peopleQueries(n int, typos bool) []Query {
+	r := rand.New(rand.NewPCG(2, 200))
+	pick := func(s []string) string {
+		w := s[r.IntN(len(s))]
+		if typos {
+			w = typo(r, strings.ToLower(w))
+		}
+		return w
+	}
+	out := make([]Query, n)
+	for i := range out {
+		q := Query{GivenNames: pick(commonGivenNames), Surname: pick(commonSurnames),
+			BirthDate: time.Date(1950+r.IntN(55), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC)}
+		if r.IntN(4) == 0 {
+			q.GivenNames += " " + pick(commonGivenNames)
+		}
+		if r.IntN(4) != 0 {
+			q.Nationality = goldenNationalities[r.IntN(len(goldenNationalities))]
+		}
+		out[i] = q
+	}
+	return out
 }
 
 func BenchmarkLoadDefault(b *testing.B) {

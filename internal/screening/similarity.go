@@ -1,6 +1,7 @@
 package screening
 
 import (
+	"math/bits"
 	"slices"
 	"unicode"
 	"unicode/utf8"
@@ -191,7 +192,12 @@ func sortPairs(pairs []tokenPair) {
 
 // pairScore scores one listed token against one search token.
 func (sc scorer) pairScore(indexed, search string) float64 {
-	score := tokenJaroWinkler(indexed, search)
+	return sc.adjust(tokenJaroWinkler(indexed, search), indexed, search)
+}
+
+// adjust turns the Jaro-Winkler similarity of a token pair into its pair
+// score.
+func (sc scorer) adjust(score float64, indexed, search string) float64 {
 	if lm := lengthDifferenceFactor(indexed, search); lm < lengthDifferenceCutoffFactor {
 		// Jaro-Winkler is lenient with tokens of very different lengths.
 		score *= scalingFactor(lm, lengthDifferencePenaltyWeight)
@@ -257,6 +263,12 @@ func tokenJaroWinkler(a, b string) float64 {
 		}
 		j++
 	}
+	return jaroWinklerOf(a, b, matches, unaligned)
+}
+
+// jaroWinklerOf is tokenJaroWinkler's result for tokens a and b with the
+// given matches (at least one) and unaligned matches.
+func jaroWinklerOf(a, b string, matches, unaligned int) float64 {
 	m := float64(matches)
 	t := float64(unaligned / 2)
 	jaro := (m/float64(len(a)) + m/float64(len(b)) + (m-t)/m) / 3
@@ -271,6 +283,63 @@ func tokenJaroWinkler(a, b string) float64 {
 		prefix++
 	}
 	return jaro + 0.1*float64(prefix)*(1-jaro)
+}
+
+// tokenMatcher is a search token prepared for tokenJaroWinkler against
+// many listed tokens: pos holds, for every byte, the bit mask of its
+// positions in the token, so that each listed byte finds its match in
+// one step rather than by scanning the window.
+type tokenMatcher struct {
+	search string
+	pos    [256]uint64
+}
+
+// reset prepares m for search.
+func (m *tokenMatcher) reset(search string) {
+	for i := 0; i < min(len(m.search), 64); i++ {
+		m.pos[m.search[i]] = 0
+	}
+	m.search = search
+	if len(search) > 64 {
+		return
+	}
+	for i := 0; i < len(search); i++ {
+		m.pos[search[i]] |= 1 << i
+	}
+}
+
+// jaroWinkler is tokenJaroWinkler(a, m.search). It finds the same
+// matches: for each byte of a in turn, the first unmatched equal byte of
+// the search token within the window, which is the lowest bit of its
+// position mask less the matched positions, within the window.
+func (m *tokenMatcher) jaroWinkler(a string) float64 {
+	b := m.search
+	if len(a) > 64 || len(b) > 64 || len(a) == 0 || a == b {
+		return tokenJaroWinkler(a, b)
+	}
+	rng := max(max(len(a), len(b))/2-1, 0)
+	var matchA, matchB uint64
+	matches := 0
+	for i := 0; i < len(a); i++ {
+		lo, hi := max(0, i-rng), min(len(b)-1, i+rng)
+		window := ^uint64(0) << lo & (^uint64(0) >> (63 - hi))
+		if c := m.pos[a[i]] &^ matchB & window; c != 0 {
+			matchB |= c & -c
+			matchA |= 1 << i
+			matches++
+		}
+	}
+	if matches == 0 {
+		return 0
+	}
+	// The k-th matched byte of a against the k-th matched byte of b.
+	unaligned := 0
+	for ma, mb := matchA, matchB; ma != 0; ma, mb = ma&(ma-1), mb&(mb-1) {
+		if a[bits.TrailingZeros64(ma)] != b[bits.TrailingZeros64(mb)] {
+			unaligned++
+		}
+	}
+	return jaroWinklerOf(a, b, matches, unaligned)
 }
 
 // wordCombinations returns the tokens as given and, where some token is
