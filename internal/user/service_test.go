@@ -352,25 +352,22 @@ func testTOTP(t *testing.T, e *env) {
 // storedTOTP reads users.totp_secret as stored.
 func (e *env) storedPendingTOTP(t *testing.T, userID string) string {
 	t.Helper()
-	q := `SELECT pending_totp FROM user_sessions WHERE user_id = $1 AND pending_totp <> ''`
-	if e.st.Dialect() == store.SQLite {
-		q = strings.ReplaceAll(q, "$1", "?1")
-	}
-	var v string
-	if err := e.st.DB().QueryRow(q, userID).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return e.text(t, `SELECT pending_totp FROM user_sessions WHERE user_id = $1 AND pending_totp <> ''`, userID)
 }
 
 func (e *env) storedTOTP(t *testing.T, userID string) string {
 	t.Helper()
-	q := `SELECT totp_secret FROM users WHERE id = $1`
+	return e.text(t, `SELECT totp_secret FROM users WHERE id = $1`, userID)
+}
+
+// text reads one text value with a query of one parameter ($1).
+func (e *env) text(t *testing.T, q string, arg any) string {
+	t.Helper()
 	if e.st.Dialect() == store.SQLite {
 		q = strings.ReplaceAll(q, "$1", "?1")
 	}
 	var v string
-	if err := e.st.DB().QueryRow(q, userID).Scan(&v); err != nil {
+	if err := e.st.DB().QueryRow(q, arg).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	return v
