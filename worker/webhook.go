@@ -15,7 +15,7 @@ import (
 type WebhookService interface {
 	Publish(ctx context.Context, eventID string) error
 	Deliver(ctx context.Context, p webhook.DeliverPayload) error
-	Sweep(ctx context.Context) error
+	Sweep(ctx context.Context, r webhook.Requeuer) error
 }
 
 // WebhookHandlers handle event:publish (fan an outbox event out to the
@@ -23,8 +23,9 @@ type WebhookService interface {
 // of one delivery; the retry schedule lives in the database and each
 // attempt queues the next with a delay, so asynq's own retries only cover
 // postponements and crashes) and webhook:sweep (re-queue overdue
-// deliveries whose task was lost).
-func WebhookHandlers(svc WebhookService) []Handler {
+// deliveries whose task was lost, or whose worker died mid-attempt, through
+// r).
+func WebhookHandlers(svc WebhookService, r webhook.Requeuer) []Handler {
 	return []Handler{
 		{Type: outbox.TaskPublish, Fn: func(ctx context.Context, payload []byte) error {
 			p, err := outbox.DecodePublish(payload)
@@ -41,7 +42,7 @@ func WebhookHandlers(svc WebhookService) []Handler {
 			return svc.Deliver(ctx, p)
 		}},
 		{Type: webhook.TaskSweep, Fn: func(ctx context.Context, _ []byte) error {
-			return svc.Sweep(ctx)
+			return svc.Sweep(ctx, r)
 		}},
 	}
 }

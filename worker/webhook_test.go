@@ -53,7 +53,7 @@ func (f *fakeWebhooks) Deliver(_ context.Context, p webhook.DeliverPayload) erro
 	return f.err
 }
 
-func (f *fakeWebhooks) Sweep(context.Context) error {
+func (f *fakeWebhooks) Sweep(context.Context, webhook.Requeuer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.swept++
@@ -77,7 +77,7 @@ func TestWebhookHandlers(t *testing.T) {
 	}
 	ctx := context.Background()
 	f := &fakeWebhooks{}
-	hs := WebhookHandlers(f)
+	hs := WebhookHandlers(f, nil)
 	publish := webhookHandler(t, hs, outbox.TaskPublish)
 	deliver := webhookHandler(t, hs, webhook.TaskDeliver)
 	sweep := webhookHandler(t, hs, webhook.TaskSweep)
@@ -117,22 +117,26 @@ func TestWebhookHandlers(t *testing.T) {
 	}
 }
 
-// TestWebhookOverAsynq runs the real path on Redis: an outbox event's
-// publish task fans out, the deliver task fails once, the next attempt is
-// queued with a delay from the database's schedule, and the receiver gets
-// the message twice with one webhook-id.
-func TestWebhookOverAsynq(t *testing.T) {
+// webhookStack is the webhook service on SQLite and a flushed Redis
+// database of its own.
+type webhookStack struct {
+	store *store.Store
+	svc   *webhook.Service
+	q     *queue.Enqueuer
+	opt   asynq.RedisClientOpt
+	log   *slog.Logger
+}
+
+func newWebhookStack(t *testing.T) webhookStack {
+	t.Helper()
 	addr := testenv.Require(t, testenv.RedisAddrVar)
 	rc := redis.NewClient(&redis.Options{Addr: addr, DB: webhookRedisDB})
 	t.Cleanup(func() { rc.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := rc.FlushDB(ctx).Err(); err != nil {
+	if err := rc.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	opt := asynq.RedisClientOpt{Addr: addr, DB: webhookRedisDB}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-
 	s := storetest.Open(t, store.SQLite)
 	kek, err := vault.NewLocalFile(filepath.Join(t.TempDir(), "kek"), log)
 	if err != nil {
@@ -150,6 +154,106 @@ func TestWebhookOverAsynq(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return webhookStack{store: s, svc: svc, q: q, opt: opt, log: log}
+}
+
+// TestWebhookSweepTakesOverADeadAttempt: a delivery leased by an attempt
+// whose task no live worker holds (its worker died) is taken over by the
+// sweep at once, instead of after the lease and asynq's own recovery; one
+// whose task is still queued keeps its lease.
+func TestWebhookSweepTakesOverADeadAttempt(t *testing.T) {
+	ctx := context.Background()
+	ws := newWebhookStack(t)
+	ins := tenant.Insurer{ID: id.New(id.Insurer), Name: "Insurer", Country: "FRA", Region: "EU", Mode: tenant.Live, RetentionDays: 30, CreatedAt: time.Now()}
+	if err := ws.store.CreateInsurer(ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.svc.CreateEndpoint(ctx, webhook.CreateEndpointInput{InsurerID: ins.ID, Mode: tenant.Test, URL: "http://127.0.0.1:9/hooks",
+		Events: []string{outbox.VerificationCompleted}}); err != nil {
+		t.Fatal(err)
+	}
+	evID := id.New(id.Event)
+	if _, err := ws.store.DB().ExecContext(ctx, `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, evID, ins.ID, string(tenant.Test), outbox.VerificationCompleted, "ver_1", `{}`, time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.svc.Publish(ctx, evID); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(ws.opt)
+	defer insp.Close()
+	tasks, err := insp.ListPendingTasks(webhook.Queue)
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("deliver tasks: %d %v", len(tasks), err)
+	}
+	p, err := webhook.DecodeDeliver(tasks[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An attempt 20 s ago leased the delivery (as Deliver does) and its
+	// worker died; the attempt was due 20 s ago.
+	past := time.Now().Add(-20 * time.Second)
+	if _, err := ws.store.DB().ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`, past.UnixMicro(), p.DeliveryID); err != nil {
+		t.Fatal(err)
+	}
+	lease := past.Add(45 * time.Second)
+	if _, claimed, err := ws.store.ClaimWebhookDelivery(ctx, ins.ID, p.DeliveryID, past.Add(time.Second), lease); err != nil || !claimed {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	rq := NewRequeue(ws.opt, ws.log)
+	defer rq.Close()
+
+	// Its task is still queued: an attempt is on its way, the lease stands.
+	if err := ws.svc.Sweep(ctx, rq); err != nil {
+		t.Fatal(err)
+	}
+	if d := ws.delivery(t, ins.ID, p.DeliveryID); d.LeasedUntil.IsZero() {
+		t.Fatal("the lease of a queued attempt was broken")
+	}
+	// The task is gone with its worker: the sweep breaks the lease and
+	// queues the attempt again.
+	if err := insp.DeleteTask(webhook.Queue, tasks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.svc.Sweep(ctx, rq); err != nil {
+		t.Fatal(err)
+	}
+	if d := ws.delivery(t, ins.ID, p.DeliveryID); !d.LeasedUntil.IsZero() {
+		t.Fatalf("lease kept until %v", d.LeasedUntil)
+	}
+	if info, err := insp.GetTaskInfo(webhook.Queue, tasks[0].ID); err != nil || info.Type != webhook.TaskDeliver {
+		t.Fatalf("attempt not queued again: %+v %v", info, err)
+	}
+}
+
+func (ws webhookStack) delivery(t *testing.T, insurerID, id string) webhook.Delivery {
+	t.Helper()
+	ds, err := ws.store.OverdueWebhookDeliveries(context.Background(), time.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased, err := ws.store.LeasedWebhookDeliveries(context.Background(), time.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(ds, leased...) {
+		if d.InsurerID == insurerID && d.ID == id {
+			return d
+		}
+	}
+	t.Fatalf("delivery %s is not pending", id)
+	return webhook.Delivery{}
+}
+
+// TestWebhookOverAsynq runs the real path on Redis: an outbox event's
+// publish task fans out, the deliver task fails once, the next attempt is
+// queued with a delay from the database's schedule, and the receiver gets
+// the message twice with one webhook-id.
+func TestWebhookOverAsynq(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ws := newWebhookStack(t)
+	s, svc, q, opt, log := ws.store, ws.svc, ws.q, ws.opt, ws.log
 
 	var mu sync.Mutex
 	var ids []string
@@ -185,7 +289,7 @@ func TestWebhookOverAsynq(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := New(ctx, Config{Concurrency: 4, ShutdownTimeout: 5 * time.Second}, opt, log, WebhookHandlers(svc), nil)
+	w := New(ctx, Config{Concurrency: 4, ShutdownTimeout: 5 * time.Second}, opt, log, WebhookHandlers(svc, nil), nil)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	if err := q.Enqueue(ctx, outbox.TaskPublish, outbox.EncodePublish(evID), evID, queue.Critical, 0); err != nil {

@@ -242,7 +242,7 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	}
 	handlers = append(handlers, worker.BillingHandlers(a.billing, time.Now, a.log)...)
 	if a.webhooks != nil {
-		handlers = append(handlers, worker.WebhookHandlers(a.webhooks)...)
+		handlers = append(handlers, worker.WebhookHandlers(a.webhooks, rq)...)
 	}
 	periodic := []worker.Periodic{
 		worker.SweepPeriodic(),

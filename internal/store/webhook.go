@@ -494,6 +494,23 @@ func (s *Store) OverdueWebhookDeliveries(ctx context.Context, before time.Time, 
 		ORDER BY next_attempt_at LIMIT $3`, string(webhook.Pending), micros(before), limit)
 }
 
+func (s *Store) LeasedWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]webhook.Delivery, error) {
+	return whDeliveries(ctx, s.pool(), `SELECT `+whDeliveryCols+` FROM webhook_deliveries
+		WHERE status = $1 AND next_attempt_at < $2 AND leased_until >= $2
+		ORDER BY next_attempt_at LIMIT $3`, string(webhook.Pending), micros(before), limit)
+}
+
+func (s *Store) BreakWebhookLease(ctx context.Context, insurerID, id string, leasedUntil time.Time) (bool, error) {
+	res, err := s.pool().exec(ctx, `UPDATE webhook_deliveries SET leased_until = NULL
+		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND leased_until = $4`,
+		insurerID, id, string(webhook.Pending), micros(leasedUntil))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // WebhookBacklog counts, across insurers, deliveries still PENDING and how
 // many of those are overdue (their next attempt is in the past), for the
 // operators' backlog gauge.

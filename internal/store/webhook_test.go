@@ -285,6 +285,30 @@ func TestWebhookStoreContract(t *testing.T) {
 		if err != nil || len(over) != 2 { // d3 and the TEST one; d1 succeeded, d2 failed
 			t.Fatalf("overdue: %+v %v", over, err)
 		}
+		// A leased one is listed apart, and its lease broken only as seen.
+		lease := f.now.Add(2 * time.Hour)
+		if _, claimed, err := s.ClaimWebhookDelivery(ctx, f.a, d3.ID, f.now.Add(time.Hour), lease); err != nil || !claimed {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		if over, _ := s.OverdueWebhookDeliveries(ctx, f.now.Add(time.Hour), 10); len(over) != 1 {
+			t.Fatalf("overdue with one leased: %+v", over)
+		}
+		leased, err := s.LeasedWebhookDeliveries(ctx, f.now.Add(time.Hour), 10)
+		if err != nil || len(leased) != 1 || leased[0].ID != d3.ID || !leased[0].LeasedUntil.Equal(lease) {
+			t.Fatalf("leased: %+v %v", leased, err)
+		}
+		if ok, err := s.BreakWebhookLease(ctx, f.a, d3.ID, lease.Add(time.Second)); err != nil || ok {
+			t.Fatalf("broke a lease it did not see: %v %v", ok, err)
+		}
+		if ok, err := s.BreakWebhookLease(ctx, f.b, d3.ID, lease); err != nil || ok {
+			t.Fatalf("broke another insurer's lease: %v %v", ok, err)
+		}
+		if ok, err := s.BreakWebhookLease(ctx, f.a, d3.ID, lease); err != nil || !ok {
+			t.Fatalf("break: %v %v", ok, err)
+		}
+		if over, _ := s.OverdueWebhookDeliveries(ctx, f.now.Add(time.Hour), 10); len(over) != 2 {
+			t.Fatalf("overdue after the break: %+v", over)
+		}
 		if err := s.AbandonWebhookDelivery(ctx, f.a, d3.ID, "webhook endpoint is disabled", f.now); err != nil {
 			t.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func TestRetryUntilSuccess(t *testing.T) {
 		h.drive(time.Time{})
 		// Nothing more arrives later.
 		h.clock.advance(72 * time.Hour)
-		if err := h.svc.Sweep(h.ctx); err != nil {
+		if err := h.svc.Sweep(h.ctx, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.drive(time.Time{})
@@ -614,11 +614,11 @@ func TestSweepRequeuesLostTasks(t *testing.T) {
 	if lost.typ != webhook.TaskDeliver {
 		t.Fatalf("lost %s", lost.typ)
 	}
-	if err := h.svc.Sweep(h.ctx); err != nil || h.q.len() != 0 {
+	if err := h.svc.Sweep(h.ctx, nil); err != nil || h.q.len() != 0 {
 		t.Fatalf("swept too early: %d %v", h.q.len(), err)
 	}
 	h.clock.advance(2 * time.Minute)
-	if err := h.svc.Sweep(h.ctx); err != nil || h.q.len() != 1 {
+	if err := h.svc.Sweep(h.ctx, nil); err != nil || h.q.len() != 1 {
 		t.Fatalf("sweep: %d %v", h.q.len(), err)
 	}
 	h.drive(time.Time{})

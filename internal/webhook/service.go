@@ -466,18 +466,70 @@ func (s *Service) enqueue(ctx context.Context, d Delivery, in time.Duration) err
 // queued or running is a no-op (the task id is taken).
 const sweepGrace = 10 * time.Second
 
+// Requeuer re-creates a delivery's task for the sweeper, including one
+// held by a worker that died (worker.Requeue), and tells whether a task
+// waits or runs on a live worker.
+type Requeuer interface {
+	Requeue(ctx context.Context, typ string, payload []byte, taskID, queue string) (recovered bool, err error)
+	Queued(ctx context.Context, taskID, queue string) (bool, error)
+}
+
 // Sweep re-enqueues pending deliveries whose attempt is overdue, in case
 // their task was lost (Redis flushed, a crash between commit and enqueue).
 // A task still queued makes the enqueue a no-op.
-func (s *Service) Sweep(ctx context.Context) error {
-	list, err := s.store.OverdueWebhookDeliveries(ctx, s.now().Add(-sweepGrace), 500)
+//
+// With r it also takes over the deliveries leased by an attempt whose
+// worker died: the lease (the attempt's timeout and a margin, 45 s) and
+// asynq's own recovery of the task would each hold the delivery for about
+// a minute. A delivery whose task no live worker holds has its lease
+// broken and its task queued again (under a new id if the old one is
+// still marked active). Without r, tasks are enqueued as they are.
+func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
+	before := s.now().Add(-sweepGrace)
+	list, err := s.store.OverdueWebhookDeliveries(ctx, before, 500)
 	if err != nil {
 		return err
 	}
 	for _, d := range list {
-		if err := s.enqueue(ctx, d, 0); err != nil {
+		if err := s.requeue(ctx, r, d); err != nil {
+			return err
+		}
+	}
+	if r == nil {
+		return nil
+	}
+	leased, err := s.store.LeasedWebhookDeliveries(ctx, before, 500)
+	if err != nil {
+		return err
+	}
+	for _, d := range leased {
+		held, err := r.Queued(ctx, DeliverTaskID(d), Queue)
+		if err != nil {
+			return err
+		}
+		if held {
+			continue // an attempt is under way
+		}
+		broken, err := s.store.BreakWebhookLease(ctx, d.InsurerID, d.ID, d.LeasedUntil)
+		if err != nil {
+			return err
+		}
+		if !broken {
+			continue // recorded or claimed again meanwhile
+		}
+		s.log.WarnContext(ctx, "webhook delivery taken over from a worker that is gone", "delivery", d.ID)
+		if err := s.requeue(ctx, r, d); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// requeue queues d's attempt now, through r when there is one.
+func (s *Service) requeue(ctx context.Context, r Requeuer, d Delivery) error {
+	if r == nil {
+		return s.enqueue(ctx, d, 0)
+	}
+	_, err := r.Requeue(ctx, TaskDeliver, EncodeDeliver(d), DeliverTaskID(d), Queue)
+	return err
 }
