@@ -157,10 +157,11 @@ func newWebhookStack(t *testing.T) webhookStack {
 	return webhookStack{store: s, svc: svc, q: q, opt: opt, log: log}
 }
 
-// TestWebhookSweepTakesOverADeadAttempt: a delivery leased by an attempt
-// whose task no live worker holds (its worker died) is taken over by the
-// sweep at once, instead of after the lease and asynq's own recovery; one
-// whose task is still queued keeps its lease.
+// TestWebhookSweepTakesOverADeadAttempt: a delivery leased longer ago
+// than an attempt lasts, by an attempt whose task no live worker holds (its
+// worker died), is taken over by the sweep instead of after the lease and
+// asynq's own recovery; a fresh lease, or one whose task is still queued,
+// stands.
 func TestWebhookSweepTakesOverADeadAttempt(t *testing.T) {
 	ctx := context.Background()
 	ws := newWebhookStack(t)
@@ -190,35 +191,60 @@ func TestWebhookSweepTakesOverADeadAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An attempt 20 s ago leased the delivery (as Deliver does) and its
-	// worker died; the attempt was due 20 s ago.
-	past := time.Now().Add(-20 * time.Second)
+	// The attempt was due 20 s ago.
+	now := time.Now()
+	past := now.Add(-20 * time.Second)
 	if _, err := ws.store.DB().ExecContext(ctx, `UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?`, past.UnixMicro(), p.DeliveryID); err != nil {
 		t.Fatal(err)
 	}
-	lease := past.Add(45 * time.Second)
-	if _, claimed, err := ws.store.ClaimWebhookDelivery(ctx, ins.ID, p.DeliveryID, past.Add(time.Second), lease); err != nil || !claimed {
-		t.Fatalf("claim: %v %v", claimed, err)
-	}
 	rq := NewRequeue(ws.opt, ws.log)
 	defer rq.Close()
+	// claim leases the delivery as Deliver does (the test service's
+	// 5 s timeout and a 30 s margin) at the time given.
+	claim := func(at time.Time) time.Time {
+		t.Helper()
+		lease := at.Add(35 * time.Second).Truncate(time.Microsecond)
+		if _, claimed, err := ws.store.ClaimWebhookDelivery(ctx, ins.ID, p.DeliveryID, at, lease); err != nil || !claimed {
+			t.Fatalf("claim: %v %v", claimed, err)
+		}
+		return lease
+	}
+	sweep := func() webhook.Delivery {
+		t.Helper()
+		if err := ws.svc.Sweep(ctx, rq); err != nil {
+			t.Fatal(err)
+		}
+		return ws.delivery(t, ins.ID, p.DeliveryID)
+	}
 
-	// Its task is still queued: an attempt is on its way, the lease stands.
-	if err := ws.svc.Sweep(ctx, rq); err != nil {
+	// An attempt leased a moment ago may still be running, whatever Redis
+	// says of its task: its lease stands.
+	fresh := claim(now)
+	if err := insp.DeleteTask(webhook.Queue, tasks[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if d := ws.delivery(t, ins.ID, p.DeliveryID); d.LeasedUntil.IsZero() {
-		t.Fatal("the lease of a queued attempt was broken")
+	if d := sweep(); !d.LeasedUntil.Equal(fresh) {
+		t.Fatalf("a fresh lease was broken: %+v", d)
 	}
-	// The task is gone with its worker: the sweep breaks the lease and
+	if ok, err := ws.store.BreakWebhookLease(ctx, ins.ID, p.DeliveryID, fresh); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+
+	// Leased 19 s ago, longer than an attempt lasts, but its task is queued
+	// again: the lease stands.
+	old := claim(past.Add(time.Second))
+	if err := ws.q.Enqueue(ctx, webhook.TaskDeliver, tasks[0].Payload, tasks[0].ID, webhook.Queue, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := sweep(); !d.LeasedUntil.Equal(old) {
+		t.Fatalf("the lease of a queued attempt was broken: %+v", d)
+	}
+	// Its task is gone with its worker: the sweep breaks the lease and
 	// queues the attempt again.
 	if err := insp.DeleteTask(webhook.Queue, tasks[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.svc.Sweep(ctx, rq); err != nil {
-		t.Fatal(err)
-	}
-	if d := ws.delivery(t, ins.ID, p.DeliveryID); !d.LeasedUntil.IsZero() {
+	if d := sweep(); !d.LeasedUntil.IsZero() {
 		t.Fatalf("lease kept until %v", d.LeasedUntil)
 	}
 	if info, err := insp.GetTaskInfo(webhook.Queue, tasks[0].ID); err != nil || info.Type != webhook.TaskDeliver {
@@ -232,7 +258,7 @@ func (ws webhookStack) delivery(t *testing.T, insurerID, id string) webhook.Deli
 	if err != nil {
 		t.Fatal(err)
 	}
-	leased, err := ws.store.LeasedWebhookDeliveries(context.Background(), time.Now(), 10)
+	leased, err := ws.store.LeasedWebhookDeliveries(context.Background(), time.Now(), time.Now().Add(time.Hour), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -494,10 +494,10 @@ func (s *Store) OverdueWebhookDeliveries(ctx context.Context, before time.Time, 
 		ORDER BY next_attempt_at LIMIT $3`, string(webhook.Pending), micros(before), limit)
 }
 
-func (s *Store) LeasedWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]webhook.Delivery, error) {
+func (s *Store) LeasedWebhookDeliveries(ctx context.Context, before, leasedBefore time.Time, limit int) ([]webhook.Delivery, error) {
 	return whDeliveries(ctx, s.pool(), `SELECT `+whDeliveryCols+` FROM webhook_deliveries
-		WHERE status = $1 AND next_attempt_at < $2 AND leased_until >= $2
-		ORDER BY next_attempt_at LIMIT $3`, string(webhook.Pending), micros(before), limit)
+		WHERE status = $1 AND next_attempt_at < $2 AND leased_until >= $2 AND leased_until < $3
+		ORDER BY next_attempt_at LIMIT $4`, string(webhook.Pending), micros(before), micros(leasedBefore), limit)
 }
 
 func (s *Store) BreakWebhookLease(ctx context.Context, insurerID, id string, leasedUntil time.Time) (bool, error) {

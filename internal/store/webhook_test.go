@@ -293,7 +293,10 @@ func TestWebhookStoreContract(t *testing.T) {
 		if over, _ := s.OverdueWebhookDeliveries(ctx, f.now.Add(time.Hour), 10); len(over) != 1 {
 			t.Fatalf("overdue with one leased: %+v", over)
 		}
-		leased, err := s.LeasedWebhookDeliveries(ctx, f.now.Add(time.Hour), 10)
+		if l, _ := s.LeasedWebhookDeliveries(ctx, f.now.Add(time.Hour), lease, 10); len(l) != 0 {
+			t.Fatalf("a lease ending after leasedBefore listed: %+v", l)
+		}
+		leased, err := s.LeasedWebhookDeliveries(ctx, f.now.Add(time.Hour), lease.Add(time.Second), 10)
 		if err != nil || len(leased) != 1 || leased[0].ID != d3.ID || !leased[0].LeasedUntil.Equal(lease) {
 			t.Fatalf("leased: %+v %v", leased, err)
 		}

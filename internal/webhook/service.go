@@ -460,6 +460,10 @@ func (s *Service) enqueue(ctx context.Context, d Delivery, in time.Duration) err
 	return s.queue.Enqueue(ctx, TaskDeliver, EncodeDeliver(d), DeliverTaskID(d), Queue, in)
 }
 
+// attemptGrace is how long past its timeout an attempt may take to be
+// recorded before the sweeper takes its delivery over.
+const attemptGrace = 5 * time.Second
+
 // sweepGrace is how overdue a pending delivery must be before the sweeper
 // assumes its task was lost. It only has to cover the instant between a
 // commit and its enqueue: re-enqueueing a delivery whose task is still
@@ -481,11 +485,15 @@ type Requeuer interface {
 // With r it also takes over the deliveries leased by an attempt whose
 // worker died: the lease (the attempt's timeout and a margin, 45 s) and
 // asynq's own recovery of the task would each hold the delivery for about
-// a minute. A delivery whose task no live worker holds has its lease
-// broken and its task queued again (under a new id if the old one is
-// still marked active). Without r, tasks are enqueued as they are.
+// a minute. A lease taken longer ago than an attempt can last (Timeout and
+// attemptGrace to record it), on a delivery whose task no live worker
+// holds, is broken and the attempt queued again (under a new task id if
+// the old one is still marked active). The age alone rules out a live
+// attempt, even when Redis lost what its workers hold. Without r, tasks
+// are enqueued as they are.
 func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
-	before := s.now().Add(-sweepGrace)
+	now := s.now()
+	before := now.Add(-sweepGrace)
 	list, err := s.store.OverdueWebhookDeliveries(ctx, before, 500)
 	if err != nil {
 		return err
@@ -498,7 +506,8 @@ func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
 	if r == nil {
 		return nil
 	}
-	leased, err := s.store.LeasedWebhookDeliveries(ctx, before, 500)
+	// leased_until is the claim's time + Timeout + leaseMargin.
+	leased, err := s.store.LeasedWebhookDeliveries(ctx, before, now.Add(leaseMargin-attemptGrace), 500)
 	if err != nil {
 		return err
 	}

@@ -73,9 +73,10 @@ type Store interface {
 	// unleased deliveries due before before: the sweeper re-enqueues them.
 	OverdueWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]Delivery, error)
 	// LeasedWebhookDeliveries returns, across insurers, up to limit pending
-	// deliveries due before before whose lease has not expired: the
-	// sweeper looks for attempts whose worker died.
-	LeasedWebhookDeliveries(ctx context.Context, before time.Time, limit int) ([]Delivery, error)
+	// deliveries due before before whose lease has not expired but ends
+	// before leasedBefore: the sweeper looks for attempts whose worker
+	// died.
+	LeasedWebhookDeliveries(ctx context.Context, before, leasedBefore time.Time, limit int) ([]Delivery, error)
 	// BreakWebhookLease drops a delivery's lease when it still is the
 	// lease the caller saw (leasedUntil), and reports whether it did.
 	BreakWebhookLease(ctx context.Context, insurerID, id string, leasedUntil time.Time) (bool, error)
