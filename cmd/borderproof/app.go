@@ -221,10 +221,14 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if err != nil {
 		return nil, err
 	}
-	p := pipeline.New(pipeline.Config{}, pipeline.Deps{
+	deps := pipeline.Deps{
 		Store: a.store, Audit: a.store, Opener: a.verifs, Sealer: a.vault, Blobs: blobs, Queue: a.queue,
 		Tenants: a.tenants, Live: live, Test: test, Log: a.log.With("component", "pipeline"),
-	})
+	}
+	if a.webhooks != nil {
+		deps.Publisher = a.webhooks
+	}
+	p := pipeline.New(pipeline.Config{}, deps)
 	sm, err := worker.NewSweepMetrics(reg)
 	if err != nil {
 		return nil, err

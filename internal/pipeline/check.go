@@ -710,10 +710,18 @@ func (p *Pipeline) queueScore(ctx context.Context, insurerID, verificationID, ta
 	}
 }
 
-// publish queues each event's publication after commit; the sweeper
-// covers a failure.
+// publish publishes each event after commit, in this task when the
+// pipeline has a Publisher, else (or when that fails) by queueing its
+// event:publish task; the sweeper covers a failure to queue.
 func (p *Pipeline) publish(ctx context.Context, events []outbox.Event) {
 	for _, ev := range events {
+		if p.d.Publisher != nil {
+			err := p.d.Publisher.Publish(ctx, ev.ID)
+			if err == nil {
+				continue
+			}
+			p.log.WarnContext(ctx, "publish event; queued instead", "event_id", ev.ID, "err", err)
+		}
 		if err := p.d.Queue.Enqueue(ctx, outbox.TaskPublish, outbox.EncodePublish(ev.ID), ev.ID, verification.QueueCritical, 0); err != nil {
 			p.log.WarnContext(ctx, "enqueue event; the sweeper will retry", "event_id", ev.ID, "err", err)
 		}

@@ -191,6 +191,13 @@ type Blobs interface {
 	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
 }
 
+// Publisher publishes an outbox event now: webhook deliveries and live
+// subscribers (webhook.Service.Publish, the event:publish handler). It is
+// idempotent.
+type Publisher interface {
+	Publish(ctx context.Context, eventID string) error
+}
+
 // Enqueuer queues a task; an existing task id is success.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, typ string, payload []byte, taskID, queue string, processIn time.Duration) error
@@ -253,16 +260,19 @@ type Deps struct {
 	// Audit is no longer called: partner-share entries are written with
 	// the check's attempt (Store.StartCheckAudited). Kept so that callers
 	// that set it still compile; it may be removed with them.
-	Audit   audit.Store
-	Opener  Opener
-	Sealer  Sealer
-	Blobs   Blobs
-	Queue   Enqueuer
-	Tenants Tenants
-	Live    Network
-	Test    Network
-	Log     *slog.Logger
-	Now     func() time.Time
+	Audit  audit.Store
+	Opener Opener
+	Sealer Sealer
+	Blobs  Blobs
+	Queue  Enqueuer
+	// Publisher, when set, publishes the events of checks and scores in
+	// the task that wrote them, saving each its event:publish task.
+	Publisher Publisher
+	Tenants   Tenants
+	Live      Network
+	Test      Network
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Pipeline runs checks, polls, scores and sweeps.

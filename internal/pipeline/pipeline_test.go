@@ -9,6 +9,7 @@ import (
 
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
@@ -185,5 +186,40 @@ func TestRollUpQueuedOncePerSecond(t *testing.T) {
 	want := []string{billing.RollUpTaskID(t0), billing.RollUpTaskID(t0.Add(time.Second)), billing.RollUpTaskID(t0.Add(2 * time.Second))}
 	if !slices.Equal(q.ids, want) {
 		t.Fatalf("roll-ups queued %v, want %v", q.ids, want)
+	}
+}
+
+type recordingPublisher struct {
+	ids  []string
+	fail bool
+}
+
+func (r *recordingPublisher) Publish(_ context.Context, eventID string) error {
+	r.ids = append(r.ids, eventID)
+	if r.fail {
+		return errs.E(errs.Unavailable, "database restarting")
+	}
+	return nil
+}
+
+// Events are published in the task that wrote them when there is a
+// Publisher; one it fails to publish is queued as event:publish, as all
+// are without one.
+func TestPublishInTaskOrQueued(t *testing.T) {
+	evs := []outbox.Event{{ID: "evt_1"}, {ID: "evt_2"}}
+	q, pub := &recordingQueue{}, &recordingPublisher{}
+	New(Config{}, Deps{Queue: q, Publisher: pub}).publish(t.Context(), evs)
+	if !slices.Equal(pub.ids, []string{"evt_1", "evt_2"}) || len(q.ids) != 0 {
+		t.Fatalf("published %v, queued %v", pub.ids, q.ids)
+	}
+	q, pub = &recordingQueue{}, &recordingPublisher{fail: true}
+	New(Config{}, Deps{Queue: q, Publisher: pub}).publish(t.Context(), evs)
+	if !slices.Equal(q.ids, []string{"evt_1", "evt_2"}) {
+		t.Fatalf("after failed publications, queued %v", q.ids)
+	}
+	q = &recordingQueue{}
+	New(Config{}, Deps{Queue: q}).publish(t.Context(), evs)
+	if !slices.Equal(q.ids, []string{"evt_1", "evt_2"}) {
+		t.Fatalf("without a publisher, queued %v", q.ids)
 	}
 }
