@@ -254,21 +254,11 @@ func TestWebhookSweepTakesOverADeadAttempt(t *testing.T) {
 
 func (ws webhookStack) delivery(t *testing.T, insurerID, id string) webhook.Delivery {
 	t.Helper()
-	ds, err := ws.store.OverdueWebhookDeliveries(context.Background(), time.Now(), 10)
+	d, err := ws.store.WebhookDelivery(context.Background(), insurerID, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leased, err := ws.store.LeasedWebhookDeliveries(context.Background(), time.Now(), time.Now().Add(time.Hour), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range append(ds, leased...) {
-		if d.InsurerID == insurerID && d.ID == id {
-			return d
-		}
-	}
-	t.Fatalf("delivery %s is not pending", id)
-	return webhook.Delivery{}
+	return d
 }
 
 // TestWebhookOverAsynq runs the real path on Redis: an outbox event's

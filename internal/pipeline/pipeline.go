@@ -58,16 +58,10 @@ type Store interface {
 	// DocumentReused reports whether another verification of the insurer
 	// holds the document digest without the person digest.
 	DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error)
-	// StartCheck records an attempt on a PENDING check (attempts+1, the
-	// partner, updated_at) and moves a QUEUED verification to RUNNING. ok
-	// is false when the check is no longer PENDING.
-	StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (ok bool, err error)
-	// StartCheckAudited is StartCheck that appends e (when not nil) to the
-	// audit log in the same transaction, only when ok.
-	StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (ok bool, err error)
-	// StartChecks starts several checks of one verification in one
-	// transaction, as StartCheckAudited does one, and returns the ids of
-	// those it started.
+	// StartChecks records an attempt on each item's check that is still
+	// PENDING (attempts+1, the partner, updated_at) with the item's audit
+	// entry, and moves a QUEUED verification to RUNNING, in one
+	// transaction; it returns the ids of the checks it started.
 	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time) (started map[string]bool, err error)
 	// CheckProgress counts a verification's checks by state, without
 	// loading them.
@@ -258,7 +252,7 @@ func (c Config) withDefaults() Config {
 type Deps struct {
 	Store Store
 	// Audit is no longer called: partner-share entries are written with
-	// the check's attempt (Store.StartCheckAudited). Kept so that callers
+	// the check's attempt (Store.StartChecks). Kept so that callers
 	// that set it still compile; it may be removed with them.
 	Audit  audit.Store
 	Opener Opener

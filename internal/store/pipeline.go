@@ -99,23 +99,10 @@ func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documen
 	return n > 0, err
 }
 
-// StartCheck counts an attempt on a PENDING check and moves a QUEUED
-// verification to RUNNING, in one transaction.
-func (s *Store) StartCheck(ctx context.Context, insurerID, checkID, partnerName string, at time.Time) (bool, error) {
-	return s.StartCheckAudited(ctx, insurerID, checkID, partnerName, at, nil)
-}
-
-// StartCheckAudited is StartCheck that also appends e, when not nil, to the
-// audit log in the same transaction (one commit instead of two); nothing
-// is written when the check is no longer PENDING.
-func (s *Store) StartCheckAudited(ctx context.Context, insurerID, checkID, partnerName string, at time.Time, e *audit.Entry) (bool, error) {
-	started, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partnerName, Audit: e}}, at)
-	return started[checkID], err
-}
-
-// StartChecks starts several checks of one verification in one
-// transaction, as StartCheckAudited does one, and returns the ids of those
-// it started (the ones still PENDING).
+// StartChecks counts an attempt on each item's check that is still
+// PENDING, appends the items' audit entries, and moves a QUEUED
+// verification to RUNNING, in one transaction (nothing is written for a
+// check no longer PENDING). It returns the ids of the checks it started.
 func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time) (map[string]bool, error) {
 	started := map[string]bool{}
 	err := s.tx(ctx, func(c conn) error {

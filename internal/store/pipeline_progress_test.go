@@ -16,10 +16,10 @@ import (
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
-// TestStartCheckAuditedAndProgress: the attempt and its audit entry commit
+// TestStartChecksAuditedAndProgress: the attempt and its audit entry commit
 // together, and only while the check is PENDING; CheckProgress counts the
 // checks by state for the insurer only.
-func TestStartCheckAuditedAndProgress(t *testing.T) {
+func TestStartChecksAuditedAndProgress(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		tenants := tenant.NewService(s, nil, discard())
@@ -53,10 +53,10 @@ func TestStartCheckAuditedAndProgress(t *testing.T) {
 		if _, err := s.CheckProgress(ctx, other.ID, v.ID); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("foreign progress: %v", err)
 		}
-		if ok, err := s.StartCheckAudited(ctx, other.ID, reg.ID, "p", t0, entry(t0)); err != nil || ok || shares() != 0 {
+		if ok, err := startCheck(ctx, s, other.ID, reg.ID, "p", t0, entry(t0)); err != nil || ok || shares() != 0 {
 			t.Fatalf("foreign start: %v %v, %d entries", ok, err, shares())
 		}
-		if ok, err := s.StartCheckAudited(ctx, ins.ID, reg.ID, "p", t0.Add(time.Second), entry(t0.Add(time.Second))); err != nil || !ok || shares() != 1 {
+		if ok, err := startCheck(ctx, s, ins.ID, reg.ID, "p", t0.Add(time.Second), entry(t0.Add(time.Second))); err != nil || !ok || shares() != 1 {
 			t.Fatalf("start: %v %v, %d entries", ok, err, shares())
 		}
 		finish := func(c verification.Check, st risk.CheckStatus) {
@@ -78,7 +78,7 @@ func TestStartCheckAuditedAndProgress(t *testing.T) {
 			t.Fatalf("progress: %+v %v", pr, err)
 		}
 		// No longer PENDING: no attempt and no audit entry.
-		if ok, err := s.StartCheckAudited(ctx, ins.ID, reg.ID, "p", t0.Add(3*time.Second), entry(t0.Add(3*time.Second))); err != nil || ok || shares() != 1 {
+		if ok, err := startCheck(ctx, s, ins.ID, reg.ID, "p", t0.Add(3*time.Second), entry(t0.Add(3*time.Second))); err != nil || ok || shares() != 1 {
 			t.Fatalf("start of a finished check: %v %v, %d entries", ok, err, shares())
 		}
 
@@ -95,7 +95,7 @@ func TestStartCheckAuditedAndProgress(t *testing.T) {
 		}
 		immigration := v.Checks[2]
 		before := updatedAt()
-		if ok, err := s.StartCheckAudited(ctx, ins.ID, immigration.ID, "p", t0.Add(4*time.Second), nil); err != nil || !ok {
+		if ok, err := startCheck(ctx, s, ins.ID, immigration.ID, "p", t0.Add(4*time.Second), nil); err != nil || !ok {
 			t.Fatalf("start: %v %v", ok, err)
 		}
 		if got := updatedAt(); !got.Equal(before) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/id"
@@ -16,6 +17,13 @@ import (
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
 )
+
+// startCheck starts one check through StartChecks and reports whether it
+// started.
+func startCheck(ctx context.Context, s *store.Store, insurerID, checkID, partner string, at time.Time, e *audit.Entry) (bool, error) {
+	started, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partner, Audit: e}}, at)
+	return started[checkID], err
+}
 
 // seedVerification writes a verification with one check of each given type.
 func seedVerification(t *testing.T, s *store.Store, insurerID string, at time.Time, types ...risk.CheckType) verification.Verification {
@@ -57,12 +65,12 @@ func TestPipelineStoreContract(t *testing.T) {
 		if _, err := s.PipelineVerification(ctx, other.ID, v.ID); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("foreign verification: %v", err)
 		}
-		if ok, err := s.StartCheck(ctx, other.ID, reg.ID, "p", t0); err != nil || ok {
+		if ok, err := startCheck(ctx, s, other.ID, reg.ID, "p", t0, nil); err != nil || ok {
 			t.Fatalf("foreign start: %v %v", ok, err)
 		}
 
-		// StartCheck counts an attempt and moves QUEUED to RUNNING.
-		if ok, err := s.StartCheck(ctx, ins.ID, reg.ID, "docregistry-sim", t0.Add(time.Second)); err != nil || !ok {
+		// A start counts an attempt and moves QUEUED to RUNNING.
+		if ok, err := startCheck(ctx, s, ins.ID, reg.ID, "docregistry-sim", t0.Add(time.Second), nil); err != nil || !ok {
 			t.Fatalf("start: %v %v", ok, err)
 		}
 		got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
