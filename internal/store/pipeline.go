@@ -99,6 +99,27 @@ func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documen
 	return n > 0, err
 }
 
+// Statements that find one row by id and check its status. They must go
+// by the primary key: the sweeper's partial indexes hold open rows only,
+// and their predicates carry a bound these statements never state so that
+// the planner cannot choose to scan every open row instead
+// (TestGuardedLookupsUseKeys; migration 20261127130000).
+const (
+	startCheckSQL = `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
+		WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
+		RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
+			AND v.id = checks.verification_id)`
+	runVerificationSQL = `UPDATE verifications SET status = 'RUNNING', updated_at = $3
+		WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`
+	checkProgressSQL = `SELECT v.status,
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id),
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+				AND ch.status IN ('COMPLETED', 'FAILED', 'SKIPPED')),
+			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+				AND ch.status = 'PENDING')
+		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`
+)
+
 // StartChecks counts an attempt on each item's check that is still
 // PENDING, appends the items' audit entries, and moves a QUEUED
 // verification to RUNNING, in one transaction (nothing is written for a
@@ -111,11 +132,7 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 		var entries []audit.Entry
 		for _, it := range items {
 			var vid, vstatus string
-			err := c.row(ctx, `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
-				WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
-				RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
-					AND v.id = checks.verification_id)`,
-				insurerID, it.CheckID, it.Partner, micros(at)).Scan(&vid, &vstatus)
+			err := c.row(ctx, startCheckSQL, insurerID, it.CheckID, it.Partner, micros(at)).Scan(&vid, &vstatus)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -126,8 +143,7 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 			// Only the first check of a verification moves it; the others
 			// leave the row (and its lock) to their siblings.
 			if vstatus == string(verification.StatusQueued) && !moved {
-				if _, err := c.exec(ctx, `UPDATE verifications SET status = 'RUNNING', updated_at = $3
-					WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`, insurerID, vid, micros(at)); err != nil {
+				if _, err := c.exec(ctx, runVerificationSQL, insurerID, vid, micros(at)); err != nil {
 					return err
 				}
 				moved = true
@@ -147,13 +163,7 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 func (s *Store) CheckProgress(ctx context.Context, insurerID, verificationID string) (pipeline.Progress, error) {
 	var pr pipeline.Progress
 	var status string
-	err := s.pool().row(ctx, `SELECT v.status,
-			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id),
-			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
-				AND ch.status IN ('COMPLETED', 'FAILED', 'SKIPPED')),
-			(SELECT COUNT(*) FROM checks ch WHERE ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
-				AND ch.status = 'PENDING')
-		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, verificationID).
+	err := s.pool().row(ctx, checkProgressSQL, insurerID, verificationID).
 		Scan(&status, &pr.Checks, &pr.Terminal, &pr.Pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return pr, notFound("verification")
@@ -415,22 +425,36 @@ func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool
 	return applied, err
 }
 
+// The sweeper's queries. Each states its index's whole predicate,
+// the always-true bound included (updated_at > 0, poll_after IS NOT NULL,
+// deadline_at > 0): that is what lets them use the partial indexes
+// (TestSweeperQueriesUseTheirIndexes).
+const (
+	staleChecksSQL = `SELECT insurer_id, verification_id, id, status, attempts FROM checks
+		WHERE (status = 'PENDING' AND updated_at > 0 AND updated_at < $1)
+		   OR (status = 'AWAITING_PARTNER' AND poll_after IS NOT NULL AND poll_after < $2 AND updated_at < $1)
+		ORDER BY updated_at LIMIT $3`
+	overdueChecksSQL = `SELECT ch.insurer_id, ch.verification_id, ch.id, ch.status, ch.attempts
+		FROM verifications v JOIN checks ch ON ch.verification_id = v.id
+		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.deadline_at > 0 AND v.deadline_at < $1
+		  AND ch.status IN ('PENDING', 'AWAITING_PARTNER')
+		ORDER BY v.deadline_at LIMIT $2`
+	unscoredSQL = `SELECT v.insurer_id, v.id FROM verifications v
+		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.updated_at > 0 AND v.updated_at < $1
+		  AND NOT EXISTS (SELECT 1 FROM checks ch WHERE ch.verification_id = v.id
+			AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
+		ORDER BY v.updated_at LIMIT $2`
+)
+
 // StaleChecks lists, across insurers, checks whose task may be lost.
 func (s *Store) StaleChecks(ctx context.Context, before, now time.Time, limit int) ([]pipeline.CheckRef, error) {
-	return s.checkRefs(ctx, `SELECT insurer_id, verification_id, id, status, attempts FROM checks
-		WHERE (status = 'PENDING' AND updated_at < $1)
-		   OR (status = 'AWAITING_PARTNER' AND poll_after < $2 AND updated_at < $1)
-		ORDER BY updated_at LIMIT $3`, micros(before), micros(now), limit)
+	return s.checkRefs(ctx, staleChecksSQL, micros(before), micros(now), limit)
 }
 
 // OverdueChecks lists, across insurers, unanswered checks past their
 // verification's deadline.
 func (s *Store) OverdueChecks(ctx context.Context, now time.Time, limit int) ([]pipeline.CheckRef, error) {
-	return s.checkRefs(ctx, `SELECT ch.insurer_id, ch.verification_id, ch.id, ch.status, ch.attempts
-		FROM verifications v JOIN checks ch ON ch.verification_id = v.id
-		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.deadline_at < $1
-		  AND ch.status IN ('PENDING', 'AWAITING_PARTNER')
-		ORDER BY v.deadline_at LIMIT $2`, micros(now), limit)
+	return s.checkRefs(ctx, overdueChecksSQL, micros(now), limit)
 }
 
 func (s *Store) checkRefs(ctx context.Context, query string, args ...any) ([]pipeline.CheckRef, error) {
@@ -455,11 +479,7 @@ func (s *Store) checkRefs(ctx context.Context, query string, args ...any) ([]pip
 // UnscoredVerifications lists, across insurers, verifications whose checks
 // are all terminal but that have no final outcome.
 func (s *Store) UnscoredVerifications(ctx context.Context, before time.Time, limit int) ([]pipeline.VerificationRef, error) {
-	rows, err := s.pool().query(ctx, `SELECT v.insurer_id, v.id FROM verifications v
-		WHERE v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER') AND v.updated_at < $1
-		  AND NOT EXISTS (SELECT 1 FROM checks ch WHERE ch.verification_id = v.id
-			AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
-		ORDER BY v.updated_at LIMIT $2`, micros(before), limit)
+	rows, err := s.pool().query(ctx, unscoredSQL, micros(before), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,16 @@
+package store
+
+// GuardedLookups are the statements that find one row by id and check its
+// status, by name, for the plan test.
+var GuardedLookups = map[string]string{
+	"start a check":             startCheckSQL,
+	"run a verification":        runVerificationSQL,
+	"a verification's progress": checkProgressSQL,
+}
+
+// SweeperQueries are the sweeper's scans, by name, for the plan test.
+var SweeperQueries = map[string]string{
+	"stale checks":           staleChecksSQL,
+	"overdue checks":         overdueChecksSQL,
+	"unscored verifications": unscoredSQL,
+}
