@@ -288,9 +288,9 @@ func (b *builder) evidenceType() *graphql.Object {
 	}
 	o := graphql.NewObject(graphql.ObjectConfig{
 		Name:        "Evidence",
-		Description: "A manifest of SHA-256 digests of every partner answer, signed with the service's Ed25519 key.",
+		Description: "One tar object: manifest.json (SHA-256 digests of every sealed partner answer, the policy and list versions, the reason codes), manifest.sig (its Ed25519 signature by the service) and the sealed answers under checks/.",
 		Fields: graphql.Fields{
-			"url":      {Type: nonNull(graphql.String), Description: "Download link for manifest.json, valid for 15 minutes."},
+			"url":      {Type: nonNull(graphql.String), Description: "Download link for the bundle (.tar), valid for 15 minutes; bundles signed before it was one object link to their manifest.json."},
 			"digest":   {Type: nonNull(graphql.String), Description: "SHA-256 (hex) of manifest.json."},
 			"signedAt": {Type: nonNull(b.dateTime())},
 		},

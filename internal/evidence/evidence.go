@@ -1,29 +1,41 @@
 // Package evidence keeps a tamper-evident record of how each verification
 // was decided, for a regulator or a court to check later.
 //
-// A bundle lives beside the sealed partner answers the pipeline already
-// stores under "evidence/<insurer>/<verification>/<check>.bin":
+// A bundle is one tar archive per verification (format
+// "borderproof-evidence/v2"), stored at "evidence/<insurer>/<verification>.tar"
+// and holding, in this order:
 //
-//	evidence/<insurer>/<verification>/manifest.json  the manifest (JSON)
-//	evidence/<insurer>/<verification>/manifest.sig   its Ed25519 signature (64 raw bytes)
+//	manifest.json      the manifest (JSON)
+//	manifest.sig       its Ed25519 signature (64 raw bytes)
+//	checks/<check>.bin the sealed partner answer of each check that has one
 //
 // The manifest lists every check with its partner, partner reference, status
-// and outcome, the SHA-256 digest and size of each sealed partner answer, the
-// sanctions list version and risk policy version used, the decision and each
-// reason code with its points. It holds no personal data: only ids, digests,
-// partner references, versions, codes and numbers. The partner answers stay
-// sealed under the verification's key, so crypto-shredding a verification
-// leaves the manifest verifiable (the digests cover the sealed bytes) while
-// the answers can no longer be read.
+// and outcome, the SHA-256 digest and size of each sealed partner answer
+// (named by its entry in the archive), the sanctions list version and risk
+// policy version used, the decision and each reason code with its points. It
+// holds no personal data: only ids, digests, partner references, versions,
+// codes and numbers. Entry names are built from check ids only. The archive
+// holds no personal data in clear either: the partner answers stay sealed
+// under the verification's key, so crypto-shredding a verification leaves
+// the bundle verifiable (the digests cover the sealed bytes) while the
+// answers can no longer be read.
 //
 // The signature covers the manifest's exact bytes, so anyone holding the
 // service's public key can check a bundle without this code:
 //
+//	tar -xf <verification>.tar
 //	openssl pkeyutl -verify -pubin -inkey evidence.pub -rawin \
 //	    -in manifest.json -sigfile manifest.sig
-//	sha256sum <check>.bin    # equals the manifest's sha256 for that check
+//	sha256sum checks/*.bin   # each equals the manifest's sha256 for that check
 //
-// Verify does both in one call.
+// VerifyBundle does all of it in one call, and also checks that the archive
+// holds nothing the manifest does not list.
+//
+// Bundles written before v2 (format "borderproof-evidence/v1") are still read
+// and verified. They are a folder of blobs: the sealed answers at
+// "evidence/<insurer>/<verification>/<check>.bin" with
+// "evidence/<insurer>/<verification>/manifest.json" and "manifest.sig"
+// beside them; Verify checks that layout.
 package evidence
 
 import (
@@ -44,38 +56,55 @@ import (
 	"github.com/borderproof/borderproof/internal/errs"
 )
 
-// Format identifies the manifest layout; a later layout gets a new value
-// and Verify keeps reading this one.
-const Format = "borderproof-evidence/v1"
+// Manifest layouts. Format is the one Build writes; a later layout gets a
+// new value and the readers keep reading the earlier ones.
+const (
+	// Format is the current layout: one tar archive per verification.
+	Format = "borderproof-evidence/v2"
+	// FormatV1 is the earlier layout: a folder of blobs (see Verify).
+	FormatV1 = "borderproof-evidence/v1"
+)
 
-// Blob keys of a bundle, relative to its folder.
+// Names of the manifest and its signature: entries of a v2 bundle, and blob
+// keys relative to the folder of a v1 bundle.
 const (
 	ManifestName  = "manifest.json"
 	SignatureName = "manifest.sig"
 )
 
-// MaxItemSize bounds one evidence item read for digesting.
+// MaxItemSize bounds one evidence item read for digesting, and a whole
+// bundle.
 const MaxItemSize = 32 << 20
+
+// BundleContentType is the content type of a stored bundle.
+const BundleContentType = "application/x-tar"
 
 // Blobs is the part of the blob store the package needs (blob.Store
 // implements it).
 type Blobs interface {
 	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Exists(ctx context.Context, key string) (bool, error)
 	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
-// Folder is the blob folder of a verification's evidence (no trailing '/').
+// Folder is the blob folder of a verification's evidence (no trailing '/'):
+// the v1 layout's folder, and the v2 bundle's key without ".tar".
 func Folder(insurerID, verificationID string) string {
 	return "evidence/" + insurerID + "/" + verificationID
 }
 
-// ManifestKey is the blob key of a verification's manifest.
+// BundleKey is the blob key of a verification's bundle (v2).
+func BundleKey(insurerID, verificationID string) string {
+	return Folder(insurerID, verificationID) + ".tar"
+}
+
+// ManifestKey is the blob key of a v1 bundle's manifest.
 func ManifestKey(insurerID, verificationID string) string {
 	return Folder(insurerID, verificationID) + "/" + ManifestName
 }
 
-// SignatureKey is the blob key of a verification's manifest signature.
+// SignatureKey is the blob key of a v1 bundle's manifest signature.
 func SignatureKey(insurerID, verificationID string) string {
 	return Folder(insurerID, verificationID) + "/" + SignatureName
 }
@@ -125,7 +154,8 @@ type CheckItem struct {
 	Evidence         *Item  `json:"evidence,omitempty"`
 }
 
-// Item is the digest of one stored object.
+// Item is the digest of one sealed answer. Key names it: its entry in a v2
+// bundle (EntryName), its blob key in a v1 bundle.
 type Item struct {
 	Key    string `json:"key"`
 	SHA256 string `json:"sha256"`
@@ -159,44 +189,53 @@ func New(blobs Blobs, signer *Signer, logger *slog.Logger) *Service {
 // PublicKey is the key verifiers use.
 func (s *Service) PublicKey() ed25519.PublicKey { return s.signer.PublicKey() }
 
-// Build digests every sealed partner answer of the verification, writes the
-// signed manifest and returns it. Given the same input (SignedAt included)
-// it writes the same bytes, so running it again is harmless.
+// Build digests every sealed partner answer of the verification, signs the
+// manifest, writes the bundle (one object at BundleKey) and returns the
+// manifest. Answers come from CheckInput.Evidence, or for an answer an
+// earlier version stored as a blob, from CheckInput.EvidenceKey. Given the
+// same input (SignedAt included) it writes the same bytes, so running it
+// again is harmless.
 func (s *Service) Build(ctx context.Context, in BundleInput) (Manifest, error) {
 	if err := in.Validate(); err != nil {
 		return Manifest{}, err
 	}
-	m, keys := in.manifest()
+	m, checks := in.manifest()
 	m.KeyID = s.signer.KeyID()
 	if m.SignedAt.IsZero() {
 		m.SignedAt = s.now()
 	}
 	m.SignedAt = m.SignedAt.UTC().Truncate(time.Second)
-	for i := range m.Checks {
-		key := keys[i]
-		if key == "" {
-			continue
-		}
-		b, err := s.read(ctx, key)
-		if err != nil {
-			if errs.Is(err, errs.NotFound) {
-				return Manifest{}, errs.Wrap(err, errs.FailedPrecondition, "evidence of a check is missing")
+	var answers []entry
+	for i, c := range checks {
+		b := c.Evidence
+		if len(b) == 0 {
+			if c.EvidenceKey == "" {
+				continue
 			}
-			return Manifest{}, err
+			var err error
+			if b, err = s.read(ctx, c.EvidenceKey); err != nil {
+				if errs.Is(err, errs.NotFound) {
+					return Manifest{}, errs.Wrap(err, errs.FailedPrecondition, "evidence of a check is missing")
+				}
+				return Manifest{}, err
+			}
 		}
-		m.Checks[i].Evidence = &Item{Key: key, SHA256: digest(b), Size: int64(len(b))}
+		if len(b) > MaxItemSize {
+			return Manifest{}, errs.E(errs.FailedPrecondition, "evidence item is too large")
+		}
+		m.Checks[i].Evidence = &Item{Key: EntryName(c.ID), SHA256: digest(b), Size: int64(len(b))}
+		answers = append(answers, entry{EntryName(c.ID), b})
 	}
 	body, err := encode(m)
 	if err != nil {
 		return Manifest{}, err
 	}
 	sig := s.signer.sign(body)
-	// Signature first: a manifest never stands without one, and a later
-	// Build over the same input rewrites both with the same bytes.
-	if err := s.blobs.Put(ctx, SignatureKey(m.InsurerID, m.VerificationID), bytes.NewReader(sig), int64(len(sig)), "application/octet-stream"); err != nil {
+	bundle, err := writeBundle(m, body, sig, answers)
+	if err != nil {
 		return Manifest{}, err
 	}
-	if err := s.blobs.Put(ctx, ManifestKey(m.InsurerID, m.VerificationID), bytes.NewReader(body), int64(len(body)), "application/json"); err != nil {
+	if err := s.blobs.Put(ctx, BundleKey(m.InsurerID, m.VerificationID), bytes.NewReader(bundle), int64(len(bundle)), BundleContentType); err != nil {
 		return Manifest{}, err
 	}
 	m.Digest = digest(body)
@@ -205,48 +244,118 @@ func (s *Service) Build(ctx context.Context, in BundleInput) (Manifest, error) {
 	return m, nil
 }
 
-// Get reads a verification's manifest and checks its signature (not the
-// items: Check does that). errs.NotFound when no bundle was built.
+// Get reads a verification's manifest and checks its signature: from the
+// bundle, which it verifies whole (VerifyBundle), or from a v1 folder, where
+// it checks the signature only (Check verifies the items). errs.NotFound
+// when no bundle was built.
 func (s *Service) Get(ctx context.Context, insurerID, verificationID string) (Manifest, error) {
-	body, sig, err := s.load(ctx, insurerID, verificationID)
-	if err != nil {
+	if err := checkIDs(insurerID, verificationID); err != nil {
 		return Manifest{}, err
 	}
-	m, err := parseSigned(body, sig, s.signer.PublicKey())
-	if err != nil {
+	var m Manifest
+	bundle, err := s.readBundle(ctx, insurerID, verificationID)
+	switch {
+	case err == nil:
+		if m, err = VerifyBundle(bundle, s.signer.PublicKey()); err != nil {
+			return Manifest{}, err
+		}
+	case errs.Is(err, errs.NotFound):
+		body, sig, err := s.loadV1(ctx, insurerID, verificationID)
+		if err != nil {
+			return Manifest{}, err
+		}
+		if m, err = parseSigned(body, sig, s.signer.PublicKey(), FormatV1); err != nil {
+			return Manifest{}, err
+		}
+	default:
 		return Manifest{}, err
 	}
-	if m.InsurerID != insurerID || m.VerificationID != verificationID {
-		return Manifest{}, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest belongs elsewhere")
+	if err := belongs(m, insurerID, verificationID); err != nil {
+		return Manifest{}, err
 	}
 	return m, nil
 }
 
 // Check verifies a stored bundle end to end with the service's own key:
-// signature, then every item's digest.
+// signature, then every item's digest, and that the manifest is the one of
+// the verification asked for. A v1 folder is checked with Verify.
 func (s *Service) Check(ctx context.Context, insurerID, verificationID string) error {
-	body, sig, err := s.load(ctx, insurerID, verificationID)
+	if err := checkIDs(insurerID, verificationID); err != nil {
+		return err
+	}
+	bundle, err := s.readBundle(ctx, insurerID, verificationID)
+	if err == nil {
+		m, err := VerifyBundle(bundle, s.signer.PublicKey())
+		if err != nil {
+			return err
+		}
+		return belongs(m, insurerID, verificationID)
+	}
+	if !errs.Is(err, errs.NotFound) {
+		return err
+	}
+	body, sig, err := s.loadV1(ctx, insurerID, verificationID)
 	if err != nil {
+		return err
+	}
+	m, err := parseSigned(body, sig, s.signer.PublicKey(), FormatV1)
+	if err != nil {
+		return err
+	}
+	if err := belongs(m, insurerID, verificationID); err != nil {
 		return err
 	}
 	return Verify(body, sig, s.signer.PublicKey(), func(key string) ([]byte, error) { return s.read(ctx, key) })
 }
 
-// SignedURL is a time-limited download link to the manifest (the blob
-// store's signed URL). It does not check that the manifest exists.
+// SignedURL is a time-limited download link (the blob store's signed URL)
+// to the verification's bundle, or, for a verification whose evidence was
+// recorded in the v1 layout, to its manifest. It does not check that the v1
+// manifest exists.
 func (s *Service) SignedURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error) {
-	return s.blobs.SignedURL(ctx, ManifestKey(insurerID, verificationID), ttl)
+	if err := checkIDs(insurerID, verificationID); err != nil {
+		return "", err
+	}
+	key := BundleKey(insurerID, verificationID)
+	ok, err := s.blobs.Exists(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		key = ManifestKey(insurerID, verificationID)
+	}
+	return s.blobs.SignedURL(ctx, key, ttl)
 }
 
-// SignatureURL is a time-limited download link to the manifest signature.
+// SignatureURL is a time-limited download link to the manifest signature of
+// the v1 layout. A v2 bundle carries its signature inside (SignedURL).
 func (s *Service) SignatureURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error) {
 	return s.blobs.SignedURL(ctx, SignatureKey(insurerID, verificationID), ttl)
 }
 
-func (s *Service) load(ctx context.Context, insurerID, verificationID string) (body, sig []byte, err error) {
+func checkIDs(insurerID, verificationID string) error {
 	if insurerID == "" || verificationID == "" {
-		return nil, nil, errs.E(errs.Invalid, "insurer and verification ids are required")
+		return errs.E(errs.Invalid, "insurer and verification ids are required")
 	}
+	return nil
+}
+
+// belongs checks that a verified manifest is the one of the verification
+// it was read for (a bundle copied from elsewhere is not).
+func belongs(m Manifest, insurerID, verificationID string) error {
+	if m.InsurerID != insurerID || m.VerificationID != verificationID {
+		return errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest belongs elsewhere")
+	}
+	return nil
+}
+
+// readBundle reads the v2 bundle, up to one byte past MaxItemSize so that
+// VerifyBundle reports an oversized one.
+func (s *Service) readBundle(ctx context.Context, insurerID, verificationID string) ([]byte, error) {
+	return s.readLimited(ctx, BundleKey(insurerID, verificationID))
+}
+
+func (s *Service) loadV1(ctx context.Context, insurerID, verificationID string) (body, sig []byte, err error) {
 	if body, err = s.read(ctx, ManifestKey(insurerID, verificationID)); err != nil {
 		return nil, nil, err
 	}
@@ -257,6 +366,18 @@ func (s *Service) load(ctx context.Context, insurerID, verificationID string) (b
 }
 
 func (s *Service) read(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.readLimited(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxItemSize {
+		return nil, errs.E(errs.FailedPrecondition, "evidence item is too large")
+	}
+	return b, nil
+}
+
+// readLimited reads at most MaxItemSize+1 bytes of a blob.
+func (s *Service) readLimited(ctx context.Context, key string) ([]byte, error) {
 	rc, err := s.blobs.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -266,24 +387,24 @@ func (s *Service) read(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, errs.Wrap(err, errs.Unavailable, "evidence could not be read")
 	}
-	if len(b) > MaxItemSize {
-		return nil, errs.E(errs.FailedPrecondition, "evidence item is too large")
-	}
 	return b, nil
 }
 
-// Errors Verify reports (match with errors.Is).
+// Errors Verify and VerifyBundle report (match with errors.Is).
 var (
 	// ErrSignature: the manifest's signature does not verify under the key.
 	ErrSignature = errors.New("evidence: signature does not verify")
-	// ErrTampered: an item does not match its digest, or the manifest is
-	// malformed or names objects outside its own folder.
+	// ErrTampered: an item does not match its digest, or the manifest or
+	// the bundle is malformed, names objects outside its own bundle, or
+	// holds an entry the manifest does not list.
 	ErrTampered = errors.New("evidence: item does not match the manifest")
-	// ErrMissing: an item the manifest lists cannot be fetched.
+	// ErrMissing: an item the manifest lists cannot be fetched, or a
+	// bundle lacks its manifest or signature.
 	ErrMissing = errors.New("evidence: item is missing")
 )
 
-// ItemError is the failure of one item; Verify joins one per bad item.
+// ItemError is the failure of one item (or bundle entry); Verify and
+// VerifyBundle join one per bad item.
 type ItemError struct {
 	Key string
 	Err error
@@ -292,13 +413,14 @@ type ItemError struct {
 func (e *ItemError) Error() string { return e.Err.Error() + ": " + e.Key }
 func (e *ItemError) Unwrap() error { return e.Err }
 
-// Verify checks a bundle: the Ed25519 signature over the manifest bytes
-// under publicKey, the manifest's layout, and the SHA-256 digest and size of
-// every item, fetched by key. It returns nil only when all hold; otherwise
-// an error classified FailedPrecondition that matches ErrSignature,
-// ErrTampered or ErrMissing (one ItemError per bad item, joined).
+// Verify checks a bundle in the v1 layout (FormatV1): the Ed25519 signature
+// over the manifest bytes under publicKey, the manifest's layout, and the
+// SHA-256 digest and size of every item, fetched by blob key. It returns nil
+// only when all hold; otherwise an error classified FailedPrecondition that
+// matches ErrSignature, ErrTampered or ErrMissing (one ItemError per bad
+// item, joined). VerifyBundle checks the current layout.
 func Verify(manifest, signature []byte, publicKey ed25519.PublicKey, fetch func(key string) ([]byte, error)) error {
-	m, err := parseSigned(manifest, signature, publicKey)
+	m, err := parseSigned(manifest, signature, publicKey, FormatV1)
 	if err != nil {
 		return err
 	}
@@ -322,8 +444,11 @@ func Verify(manifest, signature []byte, publicKey ed25519.PublicKey, fetch func(
 	return nil
 }
 
-// parseSigned checks the signature, then decodes and checks the layout.
-func parseSigned(body, sig []byte, pub ed25519.PublicKey) (Manifest, error) {
+// parseSigned checks the signature, then decodes the manifest and checks
+// that it has the given format and that its items are named as that layout
+// names them: blob keys in the verification's folder for FormatV1, the
+// check's own entry (EntryName) for Format.
+func parseSigned(body, sig []byte, pub ed25519.PublicKey, format string) (Manifest, error) {
 	var m Manifest
 	if len(pub) != ed25519.PublicKeySize {
 		return m, errs.E(errs.Invalid, "evidence public key must be 32 bytes")
@@ -336,18 +461,34 @@ func parseSigned(body, sig []byte, pub ed25519.PublicKey) (Manifest, error) {
 	if err := dec.Decode(&m); err != nil {
 		return m, errs.Wrap(fmt.Errorf("%w: %v", ErrTampered, err), errs.FailedPrecondition, "evidence manifest is malformed")
 	}
-	if m.Format != Format {
+	if m.Format != format {
 		return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest has an unknown format")
 	}
 	if m.KeyID != KeyID(pub) {
 		return m, errs.Wrap(ErrSignature, errs.FailedPrecondition, "evidence manifest names another signing key")
 	}
 	prefix := Folder(m.InsurerID, m.VerificationID) + "/"
-	for _, it := range m.Items() {
-		if !strings.HasPrefix(it.Key, prefix) || strings.Contains(it.Key, "..") || it.Key == prefix+ManifestName || it.Key == prefix+SignatureName {
+	seen := map[string]bool{}
+	for _, c := range m.Checks {
+		if format == Format {
+			if !validID(c.CheckID) || seen[c.CheckID] {
+				return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest holds a malformed check id")
+			}
+			seen[c.CheckID] = true
+		}
+		it := c.Evidence
+		if it == nil {
+			continue
+		}
+		if format == Format {
+			if it.Key != EntryName(c.CheckID) {
+				return m, errs.Wrap(&ItemError{Key: it.Key, Err: ErrTampered}, errs.FailedPrecondition,
+					"evidence manifest names an item that is not its check's entry")
+			}
+		} else if !strings.HasPrefix(it.Key, prefix) || strings.Contains(it.Key, "..") || it.Key == prefix+ManifestName || it.Key == prefix+SignatureName {
 			return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest names an item outside its folder")
 		}
-		if _, err := hex.DecodeString(it.SHA256); err != nil || len(it.SHA256) != 2*sha256.Size {
+		if _, err := hex.DecodeString(it.SHA256); err != nil || len(it.SHA256) != 2*sha256.Size || it.Size < 0 {
 			return m, errs.Wrap(ErrTampered, errs.FailedPrecondition, "evidence manifest holds a malformed digest")
 		}
 	}

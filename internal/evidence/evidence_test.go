@@ -1,14 +1,17 @@
 package evidence
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,13 +37,21 @@ type store interface {
 }
 
 func newFS(t *testing.T) *blob.FS {
+	f, _ := newFSRoot(t)
+	return f
+}
+
+// newFSRoot also returns the store's root directory, to list what was
+// written.
+func newFSRoot(t *testing.T) (*blob.FS, string) {
 	t.Helper()
-	f, err := blob.NewFS(blob.FSConfig{Root: t.TempDir(), BaseURL: "http://127.0.0.1:8080", SigningKey: bytes.Repeat([]byte{7}, 32)}, discard())
+	root := t.TempDir()
+	f, err := blob.NewFS(blob.FSConfig{Root: root, BaseURL: "http://127.0.0.1:8080", SigningKey: bytes.Repeat([]byte{7}, 32)}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return f
+	return f, root
 }
 
 func newS3(t *testing.T) *blob.S3 {
@@ -57,11 +68,19 @@ func newS3(t *testing.T) *blob.S3 {
 	return s
 }
 
-// fixture stores three sealed answers (random bytes stand in for the
-// vault's output) and returns the input of their bundle.
-func fixture(t *testing.T, st store) BundleInput {
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// fixture is the input of a bundle with three checks, two of them
+// answered (random bytes stand in for the vault's sealed output). Check ids
+// ascend, so the manifest lists the checks in input order: the answered
+// ones first.
+func fixture(t *testing.T) BundleInput {
 	t.Helper()
-	ctx := context.Background()
+	now := time.Now()
 	in := BundleInput{
 		InsurerID: id.New("ins"), VerificationID: id.New("ver"), Mode: "TEST", Status: "COMPLETED",
 		PolicyVersion: 3, SanctionsListVersion: "ofac-sdn:0123456789ab", Score: 55, Band: "HIGH", Decision: "REVIEW",
@@ -69,15 +88,9 @@ func fixture(t *testing.T, st store) BundleInput {
 	}
 	types := []string{"DOCUMENT_REGISTRY", "WATCHLIST", "IMMIGRATION_STATUS"}
 	for i, typ := range types {
-		cid := id.New("chk")
-		c := CheckInput{ID: cid, Type: typ, Status: "COMPLETED", Outcome: "CLEAR", Partner: strings.ToLower(typ), PartnerReference: "REF-" + typ}
+		c := CheckInput{ID: id.NewAt("chk", now.Add(time.Duration(i)*time.Millisecond)), Type: typ, Status: "COMPLETED", Outcome: "CLEAR", Partner: strings.ToLower(typ), PartnerReference: "REF-" + typ}
 		if i < 2 {
-			c.EvidenceKey = Folder(in.InsurerID, in.VerificationID) + "/" + cid + ".bin"
-			b := make([]byte, 200+i)
-			rand.Read(b)
-			if err := st.Put(ctx, c.EvidenceKey, bytes.NewReader(b), int64(len(b)), ""); err != nil {
-				t.Fatal(err)
-			}
+			c.Evidence = randomBytes(200 + i)
 		}
 		in.Checks = append(in.Checks, c)
 	}
@@ -102,6 +115,22 @@ func readAll(t *testing.T, st Blobs, key string) []byte {
 	return b
 }
 
+func put(t *testing.T, st Blobs, key string, b []byte) {
+	t.Helper()
+	if err := st.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), ""); err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+func exists(t *testing.T, st Blobs, key string) bool {
+	t.Helper()
+	ok, err := st.Exists(context.Background(), key)
+	if err != nil {
+		t.Fatalf("exists %s: %v", key, err)
+	}
+	return ok
+}
+
 func fetcher(st Blobs) func(string) ([]byte, error) {
 	return func(key string) ([]byte, error) {
 		rc, err := st.Get(context.Background(), key)
@@ -113,6 +142,69 @@ func fetcher(st Blobs) func(string) ([]byte, error) {
 	}
 }
 
+// tarEntry is one entry of a bundle as a test reads or forges it.
+type tarEntry struct {
+	hdr  tar.Header
+	body []byte
+}
+
+func untar(t *testing.T, bundle []byte) []tarEntry {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(bundle))
+	var out []tarEntry
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tarEntry{hdr: *hdr, body: b})
+	}
+}
+
+// retar writes entries back into an archive as given (any type flag).
+func retar(t *testing.T, entries []tarEntry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := e.hdr
+		hdr.Format = tar.FormatUnknown
+		if hdr.Typeflag == tar.TypeReg {
+			hdr.Size = int64(len(e.body))
+		}
+		if err := tw.WriteHeader(&hdr); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.body) > 0 {
+			if _, err := tw.Write(e.body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func entryBody(t *testing.T, bundle []byte, name string) []byte {
+	t.Helper()
+	for _, e := range untar(t, bundle) {
+		if e.hdr.Name == name {
+			return e.body
+		}
+	}
+	t.Fatalf("bundle has no %s", name)
+	return nil
+}
+
 func roundTrip(t *testing.T, st store) {
 	ctx := context.Background()
 	signer, err := GenerateSigner()
@@ -120,22 +212,41 @@ func roundTrip(t *testing.T, st store) {
 		t.Fatal(err)
 	}
 	svc := New(st, signer, discard())
-	in := fixture(t, st)
+	in := fixture(t)
 	m, err := svc.Build(ctx, in)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
-	if len(m.Items()) != 2 || m.Digest == "" || m.KeyID != signer.KeyID() || !m.SignedAt.Equal(in.SignedAt) {
+	if m.Format != Format || len(m.Items()) != 2 || m.Digest == "" || m.KeyID != signer.KeyID() || !m.SignedAt.Equal(in.SignedAt) {
 		t.Fatalf("manifest: %+v", m)
 	}
-	body := readAll(t, st, ManifestKey(in.InsurerID, in.VerificationID))
-	sig := readAll(t, st, SignatureKey(in.InsurerID, in.VerificationID))
-	if digest(body) != m.Digest {
+	for _, c := range in.Checks[:2] {
+		i := slices.IndexFunc(m.Checks, func(ci CheckItem) bool { return ci.CheckID == c.ID })
+		if it := m.Checks[i].Evidence; it == nil || it.Key != EntryName(c.ID) || it.SHA256 != digest(c.Evidence) || it.Size != int64(len(c.Evidence)) {
+			t.Fatalf("item of %s: %+v", c.ID, it)
+		}
+	}
+
+	key := BundleKey(in.InsurerID, in.VerificationID)
+	if key != "evidence/"+in.InsurerID+"/"+in.VerificationID+".tar" {
+		t.Fatalf("BundleKey = %q", key)
+	}
+	bundle := readAll(t, st, key)
+	vm, err := VerifyBundle(bundle, signer.PublicKey())
+	if err != nil {
+		t.Fatalf("VerifyBundle: %v", err)
+	}
+	if vm.Digest != m.Digest || digest(entryBody(t, bundle, ManifestName)) != m.Digest {
 		t.Fatal("returned digest is not the stored manifest's")
 	}
-	if err := Verify(body, sig, signer.PublicKey(), fetcher(st)); err != nil {
-		t.Fatalf("Verify: %v", err)
+	// One object per verification: nothing in the v1 layout.
+	for _, k := range []string{ManifestKey(in.InsurerID, in.VerificationID), SignatureKey(in.InsurerID, in.VerificationID),
+		Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[0].ID + ".bin"} {
+		if exists(t, st, k) {
+			t.Fatalf("Build wrote %s", k)
+		}
 	}
+
 	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
@@ -143,32 +254,63 @@ func roundTrip(t *testing.T, st store) {
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	if got.Digest != m.Digest || got.Decision != "REVIEW" || len(got.Reasons) != 2 || got.SanctionsListVersion != in.SanctionsListVersion {
+	if got.Digest != m.Digest || got.Format != Format || got.Decision != "REVIEW" || len(got.Reasons) != 2 ||
+		got.SanctionsListVersion != in.SanctionsListVersion || len(got.Checks) != 3 || len(got.Items()) != 2 {
 		t.Fatalf("Get: %+v", got)
 	}
-	if _, err := svc.Get(ctx, in.InsurerID, id.New("ver")); !errs.Is(err, errs.NotFound) {
+	other := id.New("ver")
+	if _, err := svc.Get(ctx, in.InsurerID, other); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("Get of a verification without a bundle: %v", err)
 	}
+	if err := svc.Check(ctx, in.InsurerID, other); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Check of a verification without a bundle: %v", err)
+	}
 	u, err := svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
-	if err != nil || !strings.Contains(u, in.VerificationID+"/manifest.json") {
+	if err != nil || !strings.Contains(u, key) {
 		t.Fatalf("SignedURL: %q %v", u, err)
 	}
 
-	// Tampering with a stored item is found by Check.
-	item := m.Items()[1]
-	b := readAll(t, st, item.Key)
-	b[0] ^= 1
-	if err := st.Put(ctx, item.Key, bytes.NewReader(b), int64(len(b)), ""); err != nil {
-		t.Fatal(err)
+	// A bundle copied under another verification is refused.
+	put(t, st, BundleKey(in.InsurerID, other), bundle)
+	if _, err := svc.Get(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Get of a copied bundle: %v", err)
 	}
-	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) {
+	if err := svc.Check(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Check of a copied bundle: %v", err)
+	}
+
+	// Tampering with a stored answer is found by Check and Get.
+	entries := untar(t, bundle)
+	entries[3].body[0] ^= 1
+	put(t, st, key, retar(t, entries))
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) || !errs.Is(err, errs.FailedPrecondition) {
 		t.Fatalf("Check after tampering: %v", err)
+	}
+	if _, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Get after tampering: %v", err)
 	}
 }
 
 func TestRoundTripFS(t *testing.T) {
 	t.Parallel()
-	roundTrip(t, newFS(t))
+	st, root := newFSRoot(t)
+	roundTrip(t, st)
+
+	// The file-system store holds one file per verification built (the
+	// round trip builds one, then copies it under a second verification).
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || !strings.HasSuffix(files[0], ".tar") || !strings.HasSuffix(files[1], ".tar") {
+		t.Fatalf("files written: %q", files)
+	}
 }
 
 func TestRoundTripS3(t *testing.T) {
@@ -176,18 +318,485 @@ func TestRoundTripS3(t *testing.T) {
 	roundTrip(t, newS3(t))
 }
 
+func TestBuildReadsLegacyEvidenceKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	svc := New(st, signer, discard())
+	in := fixture(t)
+	// The answer of the third check was stored as a blob by the earlier
+	// pipeline; the second has both, and Evidence wins.
+	legacy := randomBytes(300)
+	in.Checks[2].EvidenceKey = Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[2].ID + ".bin"
+	put(t, st, in.Checks[2].EvidenceKey, legacy)
+	in.Checks[1].EvidenceKey = Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[1].ID + ".bin"
+	put(t, st, in.Checks[1].EvidenceKey, randomBytes(10))
+
+	m, err := svc.Build(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Items()) != 3 {
+		t.Fatalf("items: %+v", m.Items())
+	}
+	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	for _, c := range in.Checks {
+		want := c.Evidence
+		if want == nil {
+			want = legacy
+		}
+		if !bytes.Equal(entryBody(t, bundle, EntryName(c.ID)), want) {
+			t.Fatalf("entry of %s does not hold its answer", c.ID)
+		}
+		i := slices.IndexFunc(m.Checks, func(ci CheckItem) bool { return ci.CheckID == c.ID })
+		if it := m.Checks[i].Evidence; it.Key != EntryName(c.ID) || it.SHA256 != digest(want) || it.Size != int64(len(want)) {
+			t.Fatalf("item of %s: %+v", c.ID, it)
+		}
+	}
+	if _, err := VerifyBundle(bundle, signer.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyBundleDetectsTampering(t *testing.T) {
+	t.Parallel()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	other, _ := GenerateSigner()
+	in := fixture(t)
+	m, err := New(st, signer, discard()).Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	base := untar(t, bundle)
+	if len(base) != 4 {
+		t.Fatalf("entries: %d", len(base))
+	}
+	body, sig := base[0].body, base[1].body
+	a0, a1 := m.Items()[0].Key, m.Items()[1].Key
+
+	// edit runs f on a copy of the entries and archives the result.
+	edit := func(f func([]tarEntry) []tarEntry) []byte {
+		c := make([]tarEntry, len(base))
+		for i, e := range base {
+			c[i] = tarEntry{hdr: e.hdr, body: bytes.Clone(e.body)}
+		}
+		return retar(t, f(c))
+	}
+	at := func(es []tarEntry, name string) int {
+		i := slices.IndexFunc(es, func(e tarEntry) bool { return e.hdr.Name == name })
+		if i < 0 {
+			t.Fatalf("no entry %s", name)
+		}
+		return i
+	}
+	setBody := func(name string, b []byte) func([]tarEntry) []tarEntry {
+		return func(es []tarEntry) []tarEntry { es[at(es, name)].body = b; return es }
+	}
+	without := func(name string) func([]tarEntry) []tarEntry {
+		return func(es []tarEntry) []tarEntry { return slices.Delete(es, at(es, name), at(es, name)+1) }
+	}
+	with := func(e tarEntry) func([]tarEntry) []tarEntry {
+		return func(es []tarEntry) []tarEntry { return append(es, e) }
+	}
+	reg := func(name string, b []byte) tarEntry {
+		return tarEntry{hdr: tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, ModTime: m.SignedAt}, body: b}
+	}
+	flip := func(b []byte, i int) []byte { c := bytes.Clone(b); c[i] ^= 1; return c }
+	answer := func(name string) []byte { return base[at(base, name)].body }
+
+	// resign forges a manifest signed with the right key, to reach the
+	// checks behind the signature.
+	resign := func(f func(*Manifest)) []byte {
+		var mm Manifest
+		if err := json.Unmarshal(body, &mm); err != nil {
+			t.Fatal(err)
+		}
+		f(&mm)
+		b, err := encode(mm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return edit(func(es []tarEntry) []tarEntry {
+			es[0].body, es[1].body = b, signer.sign(b)
+			return es
+		})
+	}
+
+	// oversized claims an entry larger than MaxItemSize (the archive is
+	// cut short: only its header matters).
+	var oversized bytes.Buffer
+	tw := tar.NewWriter(&oversized)
+	for _, e := range base {
+		if err := tw.WriteHeader(&e.hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.body)
+	}
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: EntryName(id.New("chk")), Mode: 0o644, Size: MaxItemSize + 1})
+	tw.Write(make([]byte, 4096))
+
+	for _, tc := range []struct {
+		name   string
+		bundle []byte
+		pub    []byte
+		want   error
+	}{
+		{name: "intact", bundle: bundle},
+		{name: "intact rearchived", bundle: edit(func(es []tarEntry) []tarEntry { return es })},
+		{name: "answer byte flipped", bundle: edit(setBody(a0, flip(answer(a0), 10))), want: ErrTampered},
+		{name: "answer truncated", bundle: edit(setBody(a1, answer(a1)[:len(answer(a1))-1])), want: ErrTampered},
+		{name: "answer extended", bundle: edit(setBody(a1, append(bytes.Clone(answer(a1)), 0))), want: ErrTampered},
+		{name: "answers swapped", bundle: edit(func(es []tarEntry) []tarEntry {
+			i, j := at(es, a0), at(es, a1)
+			es[i].body, es[j].body = es[j].body, es[i].body
+			return es
+		}), want: ErrTampered},
+		{name: "answer removed", bundle: edit(without(a0)), want: ErrMissing},
+		{name: "unlisted answer added", bundle: edit(with(reg(EntryName(in.Checks[2].ID), []byte("x")))), want: ErrTampered},
+		{name: "unlisted answer of another check", bundle: edit(with(reg(EntryName(id.New("chk")), []byte("x")))), want: ErrTampered},
+		{name: "unexpected file", bundle: edit(with(reg("notes.txt", []byte("x")))), want: ErrTampered},
+		{name: "file outside checks", bundle: edit(with(reg("checks/sub/x.bin", []byte("x")))), want: ErrTampered},
+		{name: "answer duplicated", bundle: edit(with(reg(a0, answer(a0)))), want: ErrTampered},
+		{name: "answer duplicated with other bytes", bundle: edit(with(reg(a0, flip(answer(a0), 0)))), want: ErrTampered},
+		{name: "manifest duplicated", bundle: edit(with(reg(ManifestName, body))), want: ErrTampered},
+		{name: "manifest removed", bundle: edit(without(ManifestName)), want: ErrMissing},
+		{name: "signature removed", bundle: edit(without(SignatureName)), want: ErrMissing},
+		{name: "points changed in manifest", bundle: edit(setBody(ManifestName, bytes.Replace(body, []byte(`"points":40`), []byte(`"points":4`), 1))), want: ErrSignature},
+		{name: "decision changed in manifest", bundle: edit(setBody(ManifestName, bytes.Replace(body, []byte(`"REVIEW"`), []byte(`"CLEAR"`), 1))), want: ErrSignature},
+		{name: "whitespace added to manifest", bundle: edit(setBody(ManifestName, append(bytes.Clone(body), ' '))), want: ErrSignature},
+		{name: "signature flipped", bundle: edit(setBody(SignatureName, flip(sig, 5))), want: ErrSignature},
+		{name: "signature truncated", bundle: edit(setBody(SignatureName, sig[:63])), want: ErrSignature},
+		{name: "signature by another key", bundle: edit(setBody(SignatureName, other.sign(body))), want: ErrSignature},
+		{name: "other public key", bundle: bundle, pub: other.PublicKey(), want: ErrSignature},
+		{name: "directory entry", bundle: edit(with(tarEntry{hdr: tar.Header{Typeflag: tar.TypeDir, Name: "checks/", Mode: 0o755}})), want: ErrTampered},
+		{name: "answer replaced by a symlink", bundle: edit(func(es []tarEntry) []tarEntry {
+			es[at(es, a0)] = tarEntry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: a0, Linkname: a1}}
+			return es
+		}), want: ErrTampered},
+		{name: "hard link", bundle: edit(with(tarEntry{hdr: tar.Header{Typeflag: tar.TypeLink, Name: "checks/x.bin", Linkname: a1}})), want: ErrTampered},
+		{name: "oversized entry", bundle: oversized.Bytes(), want: ErrTampered},
+		{name: "oversized bundle", bundle: append(bytes.Clone(bundle), make([]byte, MaxItemSize)...), want: ErrTampered},
+		{name: "data after the archive", bundle: append(bytes.Clone(bundle), "trailer"...), want: ErrTampered},
+		{name: "archive cut short", bundle: bundle[:len(bundle)-1500], want: ErrTampered},
+		{name: "not an archive", bundle: []byte("{}"), want: ErrTampered},
+		{name: "item key points at another entry", bundle: resign(func(mm *Manifest) { mm.Checks[0].Evidence.Key = mm.Checks[1].Evidence.Key }), want: ErrTampered},
+		{name: "item key in the v1 folder", bundle: resign(func(mm *Manifest) {
+			mm.Checks[0].Evidence.Key = Folder(in.InsurerID, in.VerificationID) + "/" + mm.Checks[0].CheckID + ".bin"
+		}), want: ErrTampered},
+		{name: "item key is the signature", bundle: resign(func(mm *Manifest) { mm.Checks[0].Evidence.Key = SignatureName }), want: ErrTampered},
+		{name: "item of an unanswered check dropped", bundle: resign(func(mm *Manifest) { mm.Checks[0].Evidence = nil }), want: ErrTampered},
+		{name: "check listed twice", bundle: resign(func(mm *Manifest) { mm.Checks = append(mm.Checks, mm.Checks[0]) }), want: ErrTampered},
+		{name: "unknown format", bundle: resign(func(mm *Manifest) { mm.Format = "borderproof-evidence/v0" }), want: ErrTampered},
+		{name: "v1 format in a bundle", bundle: resign(func(mm *Manifest) { mm.Format = FormatV1 }), want: ErrTampered},
+		{name: "malformed digest", bundle: resign(func(mm *Manifest) { mm.Checks[0].Evidence.SHA256 = "zz" }), want: ErrTampered},
+		{name: "other key id", bundle: resign(func(mm *Manifest) { mm.KeyID = other.KeyID() }), want: ErrSignature},
+		{name: "unknown field", bundle: func() []byte {
+			b := bytes.Replace(body, []byte(`{"format"`), []byte(`{"extra":1,"format"`), 1)
+			return edit(func(es []tarEntry) []tarEntry { es[0].body, es[1].body = b, signer.sign(b); return es })
+		}(), want: ErrTampered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := signer.PublicKey()
+			if tc.pub != nil {
+				pub = tc.pub
+			}
+			got, err := VerifyBundle(tc.bundle, pub)
+			if tc.want == nil {
+				if err != nil || got.Digest != m.Digest || got.VerificationID != in.VerificationID {
+					t.Fatalf("VerifyBundle: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !errs.Is(err, errs.FailedPrecondition) {
+				t.Fatalf("VerifyBundle = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := VerifyBundle(bundle, signer.PublicKey()[:31]); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("short public key: %v", err)
+	}
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	t.Parallel()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	svc := New(st, signer, discard())
+	in := fixture(t)
+	key := BundleKey(in.InsurerID, in.VerificationID)
+	m1, err := svc.Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1 := readAll(t, st, key)
+	// Same input in another order gives the same bytes.
+	rev := in
+	rev.Checks = slices.Clone(in.Checks)
+	slices.Reverse(rev.Checks)
+	rev.Reasons = slices.Clone(in.Reasons)
+	slices.Reverse(rev.Reasons)
+	m2, err := svc.Build(context.Background(), rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1.Digest != m2.Digest || !bytes.Equal(b1, readAll(t, st, key)) {
+		t.Fatal("the same bundle built twice differs")
+	}
+	if in.Checks[0].Type != "DOCUMENT_REGISTRY" {
+		t.Fatal("Build reordered the caller's checks")
+	}
+
+	// The layout: manifest, signature, answers in check id order, all
+	// plain files stamped with the signing time and no owner.
+	want := []string{ManifestName, SignatureName}
+	for _, it := range m1.Items() {
+		want = append(want, it.Key)
+	}
+	var names []string
+	for _, e := range untar(t, b1) {
+		h := e.hdr
+		names = append(names, h.Name)
+		if h.Typeflag != tar.TypeReg || h.Mode != 0o644 || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" ||
+			!h.ModTime.Equal(in.SignedAt) || h.Format != tar.FormatUSTAR || h.Size != int64(len(e.body)) {
+			t.Errorf("entry header: %+v", h)
+		}
+	}
+	if !slices.Equal(names, want) || !slices.IsSorted(want[2:]) {
+		t.Fatalf("entries %q, want %q", names, want)
+	}
+	if ct := BundleContentType; ct != "application/x-tar" {
+		t.Fatal(ct)
+	}
+}
+
+// TestBundleWithLongCheckID: an id too long for a USTAR name still gives a
+// deterministic, verifiable bundle.
+func TestBundleWithLongCheckID(t *testing.T) {
+	t.Parallel()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	svc := New(st, signer, discard())
+	in := fixture(t)
+	in.Checks[0].ID = "c" + strings.Repeat("x", 99)
+	in.Reasons[0].CheckID = in.Checks[0].ID
+	if _, err := svc.Build(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	b1 := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	if _, err := svc.Build(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b1, readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))) {
+		t.Fatal("bundle differs")
+	}
+	if !bytes.Equal(entryBody(t, b1, EntryName(in.Checks[0].ID)), in.Checks[0].Evidence) {
+		t.Fatal("long entry name lost")
+	}
+	if err := svc.Check(context.Background(), in.InsurerID, in.VerificationID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBundleChecksWithStandardTools runs the commands of the package doc.
+func TestBundleChecksWithStandardTools(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"tar", "openssl", "sha256sum"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	in := fixture(t)
+	m, err := New(st, signer, discard()).Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tarball := filepath.Join(dir, in.VerificationID+".tar")
+	if err := os.WriteFile(tarball, readAll(t, st, BundleKey(in.InsurerID, in.VerificationID)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "evidence.pub"), signer.PublicKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	run("tar", "-xf", tarball)
+	if out := run("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "evidence.pub", "-rawin",
+		"-in", "manifest.json", "-sigfile", "manifest.sig"); !strings.Contains(out, "Verified Successfully") {
+		t.Fatalf("openssl: %s", out)
+	}
+	sums := run("sh", "-c", "sha256sum checks/*.bin")
+	for _, it := range m.Items() {
+		if !strings.Contains(sums, it.SHA256+"  "+it.Key) {
+			t.Fatalf("sha256sum: %s", sums)
+		}
+	}
+}
+
+func TestBuildRefuses(t *testing.T) {
+	t.Parallel()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	svc := New(st, signer, discard())
+	base := fixture(t)
+	for _, tc := range []struct {
+		name string
+		edit func(*BundleInput)
+		kind errs.Kind
+	}{
+		{"no insurer", func(in *BundleInput) { in.InsurerID = "" }, errs.Invalid},
+		{"path in id", func(in *BundleInput) { in.VerificationID = "../x" }, errs.Invalid},
+		{"path in check id", func(in *BundleInput) { in.Checks[0].ID = "../x" }, errs.Invalid},
+		{"key of another verification", func(in *BundleInput) {
+			in.Checks[2].EvidenceKey = Folder(in.InsurerID, id.New("ver")) + "/a.bin"
+		}, errs.Invalid},
+		{"key is the manifest", func(in *BundleInput) { in.Checks[2].EvidenceKey = ManifestKey(in.InsurerID, in.VerificationID) }, errs.Invalid},
+		{"check twice", func(in *BundleInput) { in.Checks[1].ID = in.Checks[0].ID }, errs.Invalid},
+		{"missing legacy evidence", func(in *BundleInput) {
+			in.Checks[2].EvidenceKey = Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[2].ID + ".bin"
+		}, errs.FailedPrecondition},
+		{"evidence too large", func(in *BundleInput) { in.Checks[2].Evidence = make([]byte, MaxItemSize+1) }, errs.FailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := base
+			in.Checks = slices.Clone(base.Checks)
+			in.Reasons = slices.Clone(base.Reasons)
+			tc.edit(&in)
+			if _, err := svc.Build(context.Background(), in); !errs.Is(err, tc.kind) {
+				t.Fatalf("Build = %v, want %v", err, tc.kind)
+			}
+			if in.InsurerID != "" && validID(in.VerificationID) && exists(t, st, BundleKey(in.InsurerID, in.VerificationID)) {
+				t.Fatal("a refused Build wrote a bundle")
+			}
+		})
+	}
+}
+
+// writeV1 stores a bundle in the layout written before v2: the answers as
+// blobs in the verification's folder, then manifest.json and manifest.sig
+// beside them. It returns the manifest and its bytes and signature.
+func writeV1(t *testing.T, st Blobs, signer *Signer, in BundleInput) (Manifest, []byte, []byte) {
+	t.Helper()
+	m, checks := in.manifest()
+	m.Format, m.KeyID = FormatV1, signer.KeyID()
+	for i, c := range checks {
+		if len(c.Evidence) == 0 {
+			continue
+		}
+		key := Folder(in.InsurerID, in.VerificationID) + "/" + c.ID + ".bin"
+		put(t, st, key, c.Evidence)
+		m.Checks[i].Evidence = &Item{Key: key, SHA256: digest(c.Evidence), Size: int64(len(c.Evidence))}
+	}
+	body, err := encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := signer.sign(body)
+	put(t, st, SignatureKey(in.InsurerID, in.VerificationID), sig)
+	put(t, st, ManifestKey(in.InsurerID, in.VerificationID), body)
+	m.Digest = digest(body)
+	return m, body, sig
+}
+
+func TestReadsV1Bundles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	svc := New(st, signer, discard())
+	in := fixture(t)
+	m, body, sig := writeV1(t, st, signer, in)
+
+	got, err := svc.Get(ctx, in.InsurerID, in.VerificationID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got.Format != FormatV1 || got.Digest != m.Digest || got.Decision != "REVIEW" || len(got.Items()) != 2 ||
+		!strings.HasPrefix(got.Items()[0].Key, Folder(in.InsurerID, in.VerificationID)+"/") {
+		t.Fatalf("Get: %+v", got)
+	}
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := Verify(body, sig, signer.PublicKey(), fetcher(st)); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	u, err := svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+	if err != nil || !strings.Contains(u, ManifestKey(in.InsurerID, in.VerificationID)) {
+		t.Fatalf("SignedURL: %q %v", u, err)
+	}
+	u, err = svc.SignatureURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+	if err != nil || !strings.Contains(u, SignatureKey(in.InsurerID, in.VerificationID)) {
+		t.Fatalf("SignatureURL: %q %v", u, err)
+	}
+	// A v1 manifest is not accepted as a bundle's, nor a v2 one by Verify.
+	if _, err := VerifyBundle(retar(t, []tarEntry{
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: ManifestName, Mode: 0o644}, body: body},
+		{hdr: tar.Header{Typeflag: tar.TypeReg, Name: SignatureName, Mode: 0o644}, body: sig},
+	}), signer.PublicKey()); !errors.Is(err, ErrTampered) {
+		t.Fatalf("VerifyBundle of a v1 manifest: %v", err)
+	}
+
+	// A v1 manifest copied under another verification is refused.
+	other := id.New("ver")
+	put(t, st, ManifestKey(in.InsurerID, other), body)
+	put(t, st, SignatureKey(in.InsurerID, other), sig)
+	if err := svc.Check(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Check of a copied v1 manifest: %v", err)
+	}
+	if _, err := svc.Get(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Get of a copied v1 manifest: %v", err)
+	}
+
+	// Tampering with a v1 answer is still found by Check.
+	item := m.Items()[1]
+	put(t, st, item.Key, randomBytes(int(item.Size)))
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) || !errs.Is(err, errs.FailedPrecondition) {
+		t.Fatalf("Check after tampering: %v", err)
+	}
+	// And so is a broken signature, by Get.
+	put(t, st, SignatureKey(in.InsurerID, in.VerificationID), bytes.Repeat([]byte{1}, 64))
+	if _, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrSignature) {
+		t.Fatalf("Get with a bad signature: %v", err)
+	}
+
+	// Once a v2 bundle is built for the verification, it is the one read.
+	if _, err := svc.Build(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Get(ctx, in.InsurerID, in.VerificationID); err != nil || got.Format != Format {
+		t.Fatalf("Get after Build: %+v %v", got, err)
+	}
+	u, err = svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+	if err != nil || !strings.Contains(u, BundleKey(in.InsurerID, in.VerificationID)) {
+		t.Fatalf("SignedURL after Build: %q %v", u, err)
+	}
+}
+
+// TestVerifyDetectsTampering covers Verify, the v1 layout's verifier.
 func TestVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
 	other, _ := GenerateSigner()
-	in := fixture(t, st)
-	m, err := New(st, signer, discard()).Build(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readAll(t, st, ManifestKey(in.InsurerID, in.VerificationID))
-	sig := readAll(t, st, SignatureKey(in.InsurerID, in.VerificationID))
+	in := fixture(t)
+	m, body, sig := writeV1(t, st, signer, in)
 	items := map[string][]byte{}
 	for _, it := range m.Items() {
 		items[it.Key] = readAll(t, st, it.Key)
@@ -277,7 +886,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}{
 		{"item outside the folder", func(m *Manifest) { m.Checks[0].Evidence.Key = "evidence/" + id.New("ins") + "/x/y.bin" }},
 		{"item is the signature", func(m *Manifest) { m.Checks[0].Evidence.Key = SignatureKey(in.InsurerID, in.VerificationID) }},
+		{"item named as in a bundle", func(m *Manifest) { m.Checks[0].Evidence.Key = EntryName(m.Checks[0].CheckID) }},
 		{"unknown format", func(m *Manifest) { m.Format = "borderproof-evidence/v0" }},
+		{"v2 format", func(m *Manifest) { m.Format = Format }},
 		{"malformed digest", func(m *Manifest) { m.Checks[0].Evidence.SHA256 = "zz" }},
 	}
 	for _, tc := range forged {
@@ -296,67 +907,6 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	})
 }
 
-func TestBuildIsDeterministic(t *testing.T) {
-	t.Parallel()
-	st := newFS(t)
-	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
-	in := fixture(t, st)
-	m1, err := svc.Build(context.Background(), in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Same input in another order gives the same bytes.
-	rev := in
-	rev.Checks = slices.Clone(in.Checks)
-	slices.Reverse(rev.Checks)
-	rev.Reasons = slices.Clone(in.Reasons)
-	slices.Reverse(rev.Reasons)
-	m2, err := svc.Build(context.Background(), rev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m1.Digest != m2.Digest {
-		t.Fatal("the same bundle built twice differs")
-	}
-	if in.Checks[0].Type != "DOCUMENT_REGISTRY" {
-		t.Fatal("Build reordered the caller's checks")
-	}
-}
-
-func TestBuildRefuses(t *testing.T) {
-	t.Parallel()
-	st := newFS(t)
-	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
-	base := fixture(t, st)
-	for _, tc := range []struct {
-		name string
-		edit func(*BundleInput)
-		kind errs.Kind
-	}{
-		{"no insurer", func(in *BundleInput) { in.InsurerID = "" }, errs.Invalid},
-		{"path in id", func(in *BundleInput) { in.VerificationID = "../x" }, errs.Invalid},
-		{"key of another verification", func(in *BundleInput) {
-			in.Checks[0].EvidenceKey = Folder(in.InsurerID, id.New("ver")) + "/a.bin"
-		}, errs.Invalid},
-		{"key is the manifest", func(in *BundleInput) { in.Checks[0].EvidenceKey = ManifestKey(in.InsurerID, in.VerificationID) }, errs.Invalid},
-		{"check twice", func(in *BundleInput) { in.Checks[1].ID = in.Checks[0].ID }, errs.Invalid},
-		{"missing evidence", func(in *BundleInput) {
-			in.Checks[2].EvidenceKey = Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[2].ID + ".bin"
-		}, errs.FailedPrecondition},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			in := base
-			in.Checks = slices.Clone(base.Checks)
-			tc.edit(&in)
-			if _, err := svc.Build(context.Background(), in); !errs.Is(err, tc.kind) {
-				t.Fatalf("Build = %v, want %v", err, tc.kind)
-			}
-		})
-	}
-}
-
 // TestManifestFieldsCarryNoPersonalData pins the manifest's field names: a
 // new field must be added here on purpose, after checking it is not
 // personal data.
@@ -364,13 +914,14 @@ func TestManifestFieldsCarryNoPersonalData(t *testing.T) {
 	t.Parallel()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
-	in := fixture(t, st)
+	in := fixture(t)
 	in.HardRule, in.Provisional = "STOLEN_DOCUMENT", true
 	if _, err := New(st, signer, discard()).Build(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
+	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
 	var doc map[string]any
-	if err := json.Unmarshal(readAll(t, st, ManifestKey(in.InsurerID, in.VerificationID)), &doc); err != nil {
+	if err := json.Unmarshal(entryBody(t, bundle, ManifestName), &doc); err != nil {
 		t.Fatal(err)
 	}
 	allowed := []string{"format", "insurerId", "verificationId", "mode", "status", "policyVersion", "sanctionsListVersion",
@@ -394,6 +945,12 @@ func TestManifestFieldsCarryNoPersonalData(t *testing.T) {
 		}
 	}
 	walk(doc)
+	// Entry names are built from ids only.
+	for _, e := range untar(t, bundle) {
+		if e.hdr.Name != ManifestName && e.hdr.Name != SignatureName && !validEntryName(e.hdr.Name) {
+			t.Errorf("entry %q", e.hdr.Name)
+		}
+	}
 }
 
 func TestFromVerification(t *testing.T) {

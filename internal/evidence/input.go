@@ -32,9 +32,11 @@ type BundleInput struct {
 	SignedAt time.Time
 }
 
-// CheckInput is one check. EvidenceKey is where the pipeline stored its
-// sealed partner answer (empty when the partner never answered); it must lie
-// in the verification's evidence folder.
+// CheckInput is one check. Evidence is its sealed partner answer as the
+// pipeline recorded it with the result. EvidenceKey is where an earlier
+// version of the pipeline stored such an answer in the blob store (it must
+// lie in the verification's evidence folder); Build reads it when Evidence
+// is empty. Both empty: the partner never answered.
 type CheckInput struct {
 	ID               string
 	Type             string
@@ -42,6 +44,7 @@ type CheckInput struct {
 	Outcome          string
 	Partner          string
 	PartnerReference string
+	Evidence         []byte
 	EvidenceKey      string
 }
 
@@ -95,8 +98,8 @@ func validID(s string) bool {
 }
 
 // manifest builds the unsigned manifest, checks in id order, and returns
-// the evidence key of each of its checks.
-func (in BundleInput) manifest() (Manifest, []string) {
+// the input of each of its checks in that order.
+func (in BundleInput) manifest() (Manifest, []CheckInput) {
 	m := Manifest{
 		Format: Format, InsurerID: in.InsurerID, VerificationID: in.VerificationID, Mode: in.Mode, Status: in.Status,
 		PolicyVersion: in.PolicyVersion, SanctionsListVersion: in.SanctionsListVersion, Score: in.Score, Band: in.Band,
@@ -105,13 +108,11 @@ func (in BundleInput) manifest() (Manifest, []string) {
 	}
 	checks := slices.Clone(in.Checks)
 	slices.SortFunc(checks, func(a, b CheckInput) int { return strings.Compare(a.ID, b.ID) })
-	keys := make([]string, 0, len(checks))
 	for _, c := range checks {
 		m.Checks = append(m.Checks, CheckItem{CheckID: c.ID, Type: c.Type, Status: c.Status, Outcome: c.Outcome,
 			Partner: c.Partner, PartnerReference: c.PartnerReference})
-		keys = append(keys, c.EvidenceKey)
 	}
-	return m, keys
+	return m, checks
 }
 
 // FromVerification takes what a bundle records from a loaded verification
