@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,10 +63,12 @@ func (f *fixture) waitCompletedChecks(n int, timeout time.Duration) {
 }
 
 // assertExactlyOnce checks the ledger and the evidence: every answered
-// partner check has exactly one usage row and one evidence object, and
-// nothing else was billed or stored.
+// partner check has exactly one usage row and its sealed answer, each
+// verification one signed evidence bundle holding exactly those answers,
+// and nothing else was billed or stored.
 func (f *fixture) assertExactlyOnce(ids []string) {
 	f.t.Helper()
+	f.waitBundles(ids, 30*time.Second)
 	billable, withEvidence := 0, 0
 	for _, id := range ids {
 		v := f.get(id)
@@ -83,14 +86,12 @@ func (f *fixture) assertExactlyOnce(ids []string) {
 			if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 1 {
 				f.t.Fatalf("check %s has %d usage rows", c.ID, n)
 			}
-			if c.EvidenceKey == "" {
+			if c.EvidenceSHA256 == "" {
 				f.t.Fatalf("check %s has no evidence", c.ID)
-			}
-			if ok, err := f.blobs.Exists(context.Background(), c.EvidenceKey); err != nil || !ok {
-				f.t.Fatalf("evidence of %s missing: %v", c.ID, err)
 			}
 			withEvidence++
 		}
+		f.assertBundle(v)
 	}
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE insurer_id = $1`, f.insurer.ID); n != billable {
 		f.t.Fatalf("usage rows = %d, billable checks = %d", n, billable)
@@ -124,8 +125,41 @@ func (f *fixture) assertExactlyOnce(ids []string) {
 		}
 		return nil
 	})
-	if len(files) != withEvidence {
-		f.t.Fatalf("evidence objects = %d, checks with evidence = %d: %v", len(files), withEvidence, files)
+	if len(files) != len(ids) {
+		f.t.Fatalf("evidence objects = %d, verifications = %d: %v", len(files), len(ids), files)
+	}
+	if withEvidence != billable {
+		f.t.Fatalf("checks with evidence = %d, billable checks = %d", withEvidence, billable)
+	}
+}
+
+// assertBundle checks a completed verification's evidence bundle: it
+// verifies, and it holds the answer of every check that kept one, by the
+// digest recorded with the check, and nothing else.
+func (f *fixture) assertBundle(v verification.Verification) {
+	f.t.Helper()
+	ctx := context.Background()
+	if err := f.evidence.Check(ctx, v.InsurerID, v.ID); err != nil {
+		f.t.Fatalf("bundle of %s: %v", v.ID, err)
+	}
+	m, err := f.evidence.Get(ctx, v.InsurerID, v.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, c := range v.Checks {
+		if c.EvidenceSHA256 != "" {
+			want[c.ID] = c.EvidenceSHA256
+		}
+	}
+	got := map[string]string{}
+	for _, c := range m.Checks {
+		if c.Evidence != nil {
+			got[c.CheckID] = c.Evidence.SHA256
+		}
+	}
+	if !maps.Equal(got, want) {
+		f.t.Fatalf("bundle of %s holds %v, checks recorded %v", v.ID, got, want)
 	}
 }
 

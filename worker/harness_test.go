@@ -16,6 +16,7 @@ import (
 
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/blob"
+	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/partner"
 	"github.com/borderproof/borderproof/internal/partner/clients"
 	"github.com/borderproof/borderproof/internal/partnersim"
@@ -62,18 +63,19 @@ type paths struct {
 // stack is the pipeline assembled on real servers.
 type stack struct {
 	paths
-	log     *slog.Logger
-	store   *store.Store
-	tenants *tenant.Service
-	vault   *vault.Vault
-	verifs  *verification.Service
-	blobs   *blob.FS
-	enq     *queue.Enqueuer
-	redis   asynq.RedisClientOpt
-	pipe    *pipeline.Pipeline
-	requeue *Requeue
-	metrics *SweepMetrics
-	closers []func()
+	log      *slog.Logger
+	store    *store.Store
+	tenants  *tenant.Service
+	vault    *vault.Vault
+	verifs   *verification.Service
+	blobs    *blob.FS
+	evidence *evidence.Service
+	enq      *queue.Enqueuer
+	redis    asynq.RedisClientOpt
+	pipe     *pipeline.Pipeline
+	requeue  *Requeue
+	metrics  *SweepMetrics
+	closers  []func()
 }
 
 func (s *stack) close() {
@@ -110,6 +112,14 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 		s.close()
 		return nil, err
 	}
+	// The signing key lives in Dir, shared by the test and its worker
+	// processes.
+	signer, err := evidence.LoadOrCreateKeyFile(filepath.Join(p.Dir, "evidence.pem"), log)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.evidence = evidence.New(s.blobs, signer, log)
 	s.redis = asynq.RedisClientOpt{Addr: p.RedisAddr, DB: redisDB}
 	s.enq = queue.NewEnqueuer(s.redis)
 	s.closers = append(s.closers, func() { s.enq.Close() })
@@ -132,7 +142,8 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 		return nil, err
 	}
 	net := pipeline.Network{Router: reg, Blinder: kb}
-	s.pipe = pipeline.New(cfg, pipeline.Deps{Store: st, Audit: st, Opener: s.verifs, Sealer: s.vault, Blobs: s.blobs,
+	cfg.Bundles = true // the score handlers build bundles (handlers)
+	s.pipe = pipeline.New(cfg, pipeline.Deps{Store: st, Opener: s.verifs, Sealer: s.vault,
 		Queue: s.enq, Tenants: s.tenants, Live: net, Test: net, Log: log})
 	s.requeue = NewRequeue(s.redis, log)
 	s.closers = append(s.closers, func() { s.requeue.Close() })
@@ -143,7 +154,8 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 // handlers are the pipeline's task handlers (the sweeper is driven by the
 // tests themselves, at their own pace).
 func (s *stack) handlers() []Handler {
-	return []Handler{Run(s.pipe, Score(s.pipe)), CheckRun(s.pipe), CheckPoll(s.pipe), Score(s.pipe), Sweep(s.pipe, s.requeue, s.metrics, s.log),
+	score := WithEvidence(Score(s.pipe), s.store, s.evidence, func(string) string { return "" })
+	return []Handler{Run(s.pipe, score), CheckRun(s.pipe), CheckPoll(s.pipe), score, Sweep(s.pipe, s.requeue, s.metrics, s.log),
 		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }},
 		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {
 			_, err := s.store.RollUpUsage(ctx, billing.RollUpBatch)
@@ -303,6 +315,36 @@ func (f *fixture) get(id string) verification.Verification {
 		f.t.Fatal(err)
 	}
 	return v
+}
+
+// waitBundles waits until every verification's evidence bundle is
+// recorded (it is written after the outcome), sweeping every second, and
+// fails after timeout.
+func (f *fixture) waitBundles(ids []string, timeout time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	lastSweep := time.Now()
+	for {
+		missing := f.count(`SELECT COUNT(*) FROM verifications WHERE insurer_id = $1 AND id = ANY($2) AND evidence_sha256 IS NULL`,
+			f.insurer.ID, ids)
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d of %d evidence bundles missing after %s", missing, len(ids), timeout)
+		}
+		if time.Since(lastSweep) >= time.Second {
+			sweep := f.sweeper
+			if sweep == nil {
+				sweep = func() error { _, err := f.pipe.Sweep(context.Background(), f.requeue); return err }
+			}
+			if err := sweep(); err != nil {
+				f.t.Fatalf("sweep: %v", err)
+			}
+			lastSweep = time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitAll waits until every verification is COMPLETED, sweeping every

@@ -2,7 +2,11 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/evidence"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/partnersim/simtest"
 	"github.com/borderproof/borderproof/internal/pipeline"
@@ -85,8 +90,8 @@ func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
 		if c.Status != risk.CheckCompleted || c.Outcome != "CLEAR" {
 			t.Fatalf("check %s: %s %s %s", c.Type, c.Status, c.Outcome, c.Reason)
 		}
-		if c.Type != risk.CheckDocumentMRZ && (c.EvidenceKey != pipeline.EvidenceKey(v.InsurerID, v.ID, c.ID) || c.Partner == "") {
-			t.Fatalf("check %s: evidence %q partner %q", c.Type, c.EvidenceKey, c.Partner)
+		if c.Type != risk.CheckDocumentMRZ && (len(c.EvidenceSHA256) != 64 || c.EvidenceKey != "" || c.Partner == "") {
+			t.Fatalf("check %s: evidence %q %q partner %q", c.Type, c.EvidenceSHA256, c.EvidenceKey, c.Partner)
 		}
 	}
 	// Four partner answers are billable; the local MRZ check is not.
@@ -118,20 +123,29 @@ func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1 AND priced_at IS NOT NULL AND plan_id <> ''`, v.ID); n != 4 {
 		t.Fatalf("priced usage rows = %d, want 4", n)
 	}
-	// Evidence is sealed: the stored bytes are not the partner's JSON.
+	// Each answer is recorded with its result, sealed (the stored bytes
+	// are not the partner's JSON), under the digest recorded beside it.
+	answers, err := f.store.CheckEvidence(context.Background(), v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(answers) != 4 {
+		t.Fatalf("answers recorded = %d, want 4", len(answers))
+	}
 	for _, c := range got.Checks {
-		if c.EvidenceKey == "" {
+		b, ok := answers[c.ID]
+		if c.EvidenceSHA256 == "" {
+			if ok {
+				t.Fatalf("check %s holds an answer without a digest", c.Type)
+			}
 			continue
 		}
-		rc, err := f.blobs.Get(context.Background(), c.EvidenceKey)
-		if err != nil {
-			t.Fatal(err)
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != c.EvidenceSHA256 {
+			t.Fatalf("answer of %s does not match its digest", c.Type)
 		}
-		var js json.RawMessage
-		if err := json.NewDecoder(rc).Decode(&js); err == nil {
+		if json.Valid(b) {
 			t.Fatalf("evidence of %s is readable JSON: not sealed", c.Type)
 		}
-		rc.Close()
 	}
 	// One audit entry per outbound request, naming fields only.
 	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
@@ -368,7 +382,7 @@ func TestAwaitingPartnerPollsThenScores(t *testing.T) {
 	}
 	got = f.get(v.ID)
 	c = checkOf(got, risk.CheckImmigrationStatus)
-	if c.Status != risk.CheckCompleted || c.EvidenceKey == "" {
+	if c.Status != risk.CheckCompleted || c.EvidenceSHA256 == "" {
 		t.Fatalf("after the case resolved: %s %s", c.Status, c.Reason)
 	}
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE check_id = $1`, c.ID); n != 1 {
@@ -397,8 +411,8 @@ func TestVerificationRunRecordsEveryCheck(t *testing.T) {
 		if c.Status != risk.CheckCompleted || c.Outcome != "CLEAR" {
 			t.Fatalf("check %s: %s %s %s", c.Type, c.Status, c.Outcome, c.Reason)
 		}
-		if c.Type != risk.CheckDocumentMRZ && (c.Attempts != 1 || c.EvidenceKey == "") {
-			t.Fatalf("check %s: attempts %d evidence %q", c.Type, c.Attempts, c.EvidenceKey)
+		if c.Type != risk.CheckDocumentMRZ && (c.Attempts != 1 || c.EvidenceSHA256 == "") {
+			t.Fatalf("check %s: attempts %d evidence %q", c.Type, c.Attempts, c.EvidenceSHA256)
 		}
 	}
 	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
@@ -548,8 +562,8 @@ func TestErasedBeforeItsRunSendsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range got.Checks {
-		if c.Status != risk.CheckSkipped || c.Reason != pipeline.ReasonErased || c.EvidenceKey != "" || c.Attempts != 0 {
-			t.Fatalf("check %s: %s %s attempts %d evidence %q", c.Type, c.Status, c.Reason, c.Attempts, c.EvidenceKey)
+		if c.Status != risk.CheckSkipped || c.Reason != pipeline.ReasonErased || c.EvidenceSHA256 != "" || c.Attempts != 0 {
+			t.Fatalf("check %s: %s %s attempts %d evidence %q", c.Type, c.Status, c.Reason, c.Attempts, c.EvidenceSHA256)
 		}
 	}
 	if n := f.count(`SELECT COUNT(*) FROM usage_events WHERE verification_id = $1`, v.ID); n != 0 {
@@ -558,5 +572,67 @@ func TestErasedBeforeItsRunSendsNothing(t *testing.T) {
 	entries, err := f.store.AuditLog(context.Background(), v.InsurerID, audit.Filter{Action: audit.ActionPartnerShare, VerificationID: v.ID}, "", 50)
 	if err != nil || len(entries) != 0 {
 		t.Fatalf("partner shares after erasure: %d %v", len(entries), err)
+	}
+	if answers, err := f.store.CheckEvidence(context.Background(), v.InsurerID, v.ID); err != nil || len(answers) != 0 {
+		t.Fatalf("answers kept after erasure: %d %v", len(answers), err)
+	}
+}
+
+// A verification whose bundle was never written (its task lost between the
+// outcome and the bundle) gets it from the sweeper: the score is queued
+// again, and the bundle built from the answers the checks recorded.
+func TestSweeperWritesAMissingBundle(t *testing.T) {
+	f := newFixture(t, func(o *fixtureOptions) { o.pipeline = pipeline.Config{EventGrace: time.Millisecond} })
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(2, "L898902C3"))
+	if err := process(t, w, verification.TaskRun, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.evidence.Get(context.Background(), v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 = $2`, v.ID, first.Digest); n != 1 {
+		t.Fatal("the bundle's digest is not recorded")
+	}
+	res, err := f.pipe.Sweep(context.Background(), f.requeue)
+	if err != nil || res[pipeline.SweepBundle] != 0 {
+		t.Fatalf("swept a recorded bundle: %v %v", res, err)
+	}
+
+	// Lose the bundle as a lost task would have: never written.
+	if err := os.Remove(filepath.Join(f.Dir, "blobs", "data", evidence.BundleKey(v.InsurerID, v.ID))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.DB().Exec(`UPDATE verifications SET evidence_sha256 = NULL WHERE id = $1`, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	res, err = f.pipe.Sweep(context.Background(), f.requeue)
+	if err != nil || res[pipeline.SweepBundle] != 1 {
+		t.Fatalf("sweep: %v %v", res, err)
+	}
+	insp := asynq.NewInspector(f.stack.redis)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(verification.QueueCritical, v.ID)
+	if err != nil || info.Type != verification.TaskScore {
+		t.Fatalf("score task: %+v %v", info, err)
+	}
+	if err := process(t, w, verification.TaskScore, info.Payload); err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.evidence.Get(context.Background(), v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same outcome and answers sign to the same bundle.
+	if again.Digest != first.Digest || len(again.Items()) != 4 {
+		t.Fatalf("rebuilt bundle %s with %d answers, first %s", again.Digest, len(again.Items()), first.Digest)
+	}
+	if err := f.evidence.Check(context.Background(), v.InsurerID, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 = $2`, v.ID, first.Digest); n != 1 {
+		t.Fatal("the rebuilt bundle is not recorded")
 	}
 }

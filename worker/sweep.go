@@ -45,7 +45,7 @@ func NewSweepMetrics(reg prometheus.Registerer) (*SweepMetrics, error) {
 			m.recovered = are.ExistingCollector.(*prometheus.CounterVec)
 		}
 	}
-	for _, k := range []string{pipeline.SweepCheck, pipeline.SweepPoll, pipeline.SweepExpired, pipeline.SweepScore, pipeline.SweepEvent} {
+	for _, k := range []string{pipeline.SweepCheck, pipeline.SweepPoll, pipeline.SweepExpired, pipeline.SweepScore, pipeline.SweepBundle, pipeline.SweepEvent} {
 		m.recovered.WithLabelValues(k)
 	}
 	return m, nil

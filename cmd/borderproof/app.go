@@ -217,18 +217,18 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if o.Registry != nil {
 		reg = o.Registry
 	}
-	live, test, blobs, err := a.pipelineDeps(ctx, o, reg)
+	live, test, err := a.pipelineDeps(o, reg)
 	if err != nil {
 		return nil, err
 	}
 	deps := pipeline.Deps{
-		Store: a.store, Audit: a.store, Opener: a.verifs, Sealer: a.vault, Blobs: blobs, Queue: a.queue,
+		Store: a.store, Opener: a.verifs, Sealer: a.vault, Queue: a.queue,
 		Tenants: a.tenants, Live: live, Test: test, Log: a.log.With("component", "pipeline"),
 	}
 	if a.webhooks != nil {
 		deps.Publisher = a.webhooks
 	}
-	p := pipeline.New(pipeline.Config{}, deps)
+	p := pipeline.New(pipeline.Config{Bundles: a.evidence != nil}, deps)
 	sm, err := worker.NewSweepMetrics(reg)
 	if err != nil {
 		return nil, err

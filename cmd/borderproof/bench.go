@@ -658,7 +658,7 @@ func startStack(ctx context.Context, o stackOptions) (s *stack, err error) {
 		ln.Close()
 		return nil, err
 	}
-	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim, BlobDir: filepath.Join(dir, "blobs")})
+	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim})
 	if err != nil {
 		ln.Close()
 		return nil, err

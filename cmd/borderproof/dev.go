@@ -128,7 +128,7 @@ func runDev(cmd *cobra.Command, addr, dataDir, logLevel string, rateLimit int) e
 		ln.Close()
 		return err
 	}
-	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim, BlobDir: filepath.Join(dataDir, "blobs")})
+	w, err := a.worker(ctx, cfg, workerOpts{Sim: sim})
 	if err != nil {
 		ln.Close()
 		return err

@@ -66,8 +66,6 @@ func loadPipelineConfig() (pipelineConfig, error) {
 type workerOpts struct {
 	// Sim, when set, serves both modes' checks (dev).
 	Sim *partnersim.Sim
-	// BlobDir keeps evidence on disk (dev).
-	BlobDir string
 	// Registry receives the worker's metrics; a new one when nil.
 	Registry prometheus.Registerer
 }
@@ -122,52 +120,44 @@ func simNetwork(c pipelineConfig, deps partner.Deps, m *partner.Metrics) (pipeli
 	return network(cfg, deps, m)
 }
 
-// pipelineDeps assembles the partner networks and the evidence store.
-func (a *app) pipelineDeps(ctx context.Context, o workerOpts, reg prometheus.Registerer) (live, test pipeline.Network, blobs blob.Store, err error) {
+// pipelineDeps assembles the partner networks.
+func (a *app) pipelineDeps(o workerOpts, reg prometheus.Registerer) (live, test pipeline.Network, err error) {
 	pm, err := partner.NewMetrics(reg)
 	if err != nil {
-		return live, test, nil, err
+		return live, test, err
 	}
 	logger := a.log.With("component", "partner")
 	if o.Sim != nil {
 		n, err := network(o.Sim.PartnerConfig(), o.Sim.Deps(logger), pm)
 		if err != nil {
-			return live, test, nil, err
+			return live, test, err
 		}
-		if a.blobs != nil {
-			return n, n, a.blobs, nil
-		}
-		fs, err := devBlobs(o.BlobDir, a.baseURL, a.log)
-		return n, n, fs, err
+		return n, n, nil
 	}
 	c, err := loadPipelineConfig()
 	if err != nil {
-		return live, test, nil, err
+		return live, test, err
 	}
 	deps := partner.Deps{Logger: logger}
 	if c.PartnersConfig != "" {
 		pc, err := partner.LoadConfig(c.PartnersConfig)
 		if err != nil {
-			return live, test, nil, fmt.Errorf("BORDERPROOF_PARTNERS_CONFIG: %w", err)
+			return live, test, fmt.Errorf("BORDERPROOF_PARTNERS_CONFIG: %w", err)
 		}
 		if live, err = network(pc, deps, pm); err != nil {
-			return live, test, nil, fmt.Errorf("BORDERPROOF_PARTNERS_CONFIG: %w", err)
+			return live, test, fmt.Errorf("BORDERPROOF_PARTNERS_CONFIG: %w", err)
 		}
 	} else {
 		a.log.Warn("BORDERPROOF_PARTNERS_CONFIG is not set: live partner checks will fail with NO_PARTNER")
 	}
 	if c.PartnersimURL != "" {
 		if test, err = simNetwork(c, deps, pm); err != nil {
-			return live, test, nil, fmt.Errorf("BORDERPROOF_PARTNERSIM_URL: %w", err)
+			return live, test, fmt.Errorf("BORDERPROOF_PARTNERSIM_URL: %w", err)
 		}
 	} else {
 		a.log.Warn("BORDERPROOF_PARTNERSIM_URL is not set: sandbox partner checks will fail with NO_PARTNER")
 	}
-	if a.blobs != nil {
-		return live, test, a.blobs, nil
-	}
-	b, err := blobsFromEnv(ctx, c, a.log)
-	return live, test, b, err
+	return live, test, nil
 }
 
 // blobsFromEnv is S3 when a bucket is configured, else a directory.

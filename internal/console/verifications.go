@@ -167,7 +167,7 @@ func label(s string) string {
 func (c *Console) detail(v verification.Verification, rq *request) *detailData {
 	d := &detailData{V: v, Timeline: timeline(v), Purposes: verification.Purposes}
 	for _, ch := range v.Checks {
-		d.HasEvidence = d.HasEvidence || ch.EvidenceKey != ""
+		d.HasEvidence = d.HasEvidence || ch.EvidenceKey != "" || ch.EvidenceSHA256 != ""
 	}
 	d.HasEvidence = d.HasEvidence && c.d.Evidence != nil
 	d.Reviewable = v.Status == verification.StatusCompleted && v.Outcome != nil && v.Outcome.Decision == risk.DecisionReview &&

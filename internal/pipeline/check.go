@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -563,11 +565,14 @@ func (p *Pipeline) answer(ctx context.Context, v verification.Verification, c ve
 		}
 	}
 	if len(res.Evidence) > 0 {
-		ek, err := p.storeEvidence(ctx, v, c, res.Evidence, key)
+		sealed, err := p.sealEvidence(ctx, v, res.Evidence, key)
 		if err != nil {
 			return nil, nil, err
 		}
-		u.EvidenceKey = ek
+		if sealed != nil {
+			sum := sha256.Sum256(sealed)
+			u.Evidence, u.EvidenceSHA256 = sealed, hex.EncodeToString(sum[:])
+		}
 	}
 	return u, nil, nil
 }
@@ -584,11 +589,6 @@ func stamp(in []risk.Signal, c verification.Check) []risk.Signal {
 	return out
 }
 
-// EvidenceKey is where a check's sealed partner answer is stored.
-func EvidenceKey(insurerID, verificationID, checkID string) string {
-	return "evidence/" + insurerID + "/" + verificationID + "/" + checkID + ".bin"
-}
-
 // subjectKey reads the verification's wrapped subject key once, when the
 // first answer needs it, after the partners were called: a verification
 // erased meanwhile has none, and then no evidence is kept.
@@ -599,26 +599,16 @@ func (p *Pipeline) subjectKey(ctx context.Context, v verification.Verification) 
 	})
 }
 
-// storeEvidence seals the raw answer under the verification's key and
-// stores it. Two runs of one check write the same key; the row written by
-// the run that commits points at it.
-func (p *Pipeline) storeEvidence(ctx context.Context, v verification.Verification, c verification.Check, raw []byte, key func() ([]byte, error)) (string, error) {
+// sealEvidence seals the raw answer under the verification's key, to be
+// recorded with the check's result (in the same transaction) and bundled
+// when the verification completes. nil: the verification was erased
+// meanwhile, and nothing personal is kept.
+func (p *Pipeline) sealEvidence(ctx context.Context, v verification.Verification, raw []byte, key func() ([]byte, error)) ([]byte, error) {
 	wrapped, err := key()
-	if err != nil {
-		return "", err
+	if err != nil || wrapped == nil {
+		return nil, err
 	}
-	if wrapped == nil {
-		return "", nil // erased meanwhile: keep nothing personal
-	}
-	sealed, err := p.d.Sealer.Seal(ctx, v.InsurerID, v.ID, wrapped, vault.PurposeEvidence, raw)
-	if err != nil {
-		return "", err
-	}
-	ek := EvidenceKey(v.InsurerID, v.ID, c.ID)
-	if err := p.d.Blobs.Put(ctx, ek, bytes.NewReader(sealed), int64(len(sealed)), "application/octet-stream"); err != nil {
-		return "", err
-	}
-	return ek, nil
+	return p.d.Sealer.Seal(ctx, v.InsurerID, v.ID, wrapped, vault.PurposeEvidence, raw)
 }
 
 // awaiting makes u record an open case, and returns the poll to queue

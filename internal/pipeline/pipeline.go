@@ -29,7 +29,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -92,6 +91,9 @@ type Store interface {
 	// verifications whose checks are all terminal and that were not
 	// updated since before.
 	UnscoredVerifications(ctx context.Context, before time.Time, limit int) ([]VerificationRef, error)
+	// UnbundledVerifications lists, across insurers, verifications
+	// completed before `before` whose evidence bundle is not recorded.
+	UnbundledVerifications(ctx context.Context, before time.Time, limit int) ([]VerificationRef, error)
 	// UnpublishedEvents lists, across insurers, outbox events created
 	// before and not yet published.
 	UnpublishedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
@@ -122,7 +124,12 @@ type CheckUpdate struct {
 	Reason           string
 	PartnerReference string
 	EvidenceKey      string
-	PollAfter        time.Time
+	// Evidence is the sealed partner answer, recorded with the result;
+	// EvidenceSHA256 its digest (hex). A check updated without an answer
+	// keeps none.
+	Evidence       []byte
+	EvidenceSHA256 string
+	PollAfter      time.Time
 	// IncAttempts counts one more attempt (a poll).
 	IncAttempts bool
 	At          time.Time
@@ -180,11 +187,6 @@ type Sealer interface {
 	BlindIndex(ctx context.Context, insurerID, kind, normalised string) (string, error)
 }
 
-// Blobs stores sealed evidence (internal/blob).
-type Blobs interface {
-	Put(ctx context.Context, key string, body io.Reader, size int64, contentType string) error
-}
-
 // Publisher publishes an outbox event now: webhook deliveries and live
 // subscribers (webhook.Service.Publish, the event:publish handler). It is
 // idempotent.
@@ -228,6 +230,10 @@ type Config struct {
 	EventGrace time.Duration
 	// SweepBatch bounds each listing of a sweep (default 500).
 	SweepBatch int
+	// Bundles says that scoring writes evidence bundles (the score handler
+	// is wrapped by worker.WithEvidence): the sweeper then queues the score
+	// again of a verification completed EventGrace ago without one.
+	Bundles bool
 }
 
 func (c Config) withDefaults() Config {
@@ -250,14 +256,9 @@ func (c Config) withDefaults() Config {
 // networks for each mode: test-mode verifications always go to Test (the
 // simulator).
 type Deps struct {
-	Store Store
-	// Audit is no longer called: partner-share entries are written with
-	// the check's attempt (Store.StartChecks). Kept so that callers
-	// that set it still compile; it may be removed with them.
-	Audit  audit.Store
+	Store  Store
 	Opener Opener
 	Sealer Sealer
-	Blobs  Blobs
 	Queue  Enqueuer
 	// Publisher, when set, publishes the events of checks and scores in
 	// the task that wrote them, saving each its event:publish task.

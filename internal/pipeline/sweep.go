@@ -26,6 +26,7 @@ const (
 	SweepExpired = "expired"
 	SweepScore   = "score"
 	SweepEvent   = "event"
+	SweepBundle  = "bundle"
 )
 
 // SweepResult counts what one sweep recovered, by kind.
@@ -35,7 +36,8 @@ type SweepResult map[string]int
 // PENDING that nobody touched for a while, cases past their poll time,
 // checks past their verification's deadline (failed here with
 // PARTNER_TIMEOUT), verifications with every check terminal but no
-// outcome, and events not published. The database is the source of truth;
+// outcome, completed verifications without their evidence bundle (when
+// Config.Bundles), and events not published. The database is the source of truth;
 // r re-creates whatever task is missing.
 func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 	now := p.now()
@@ -101,6 +103,19 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 		ok, err := r.Requeue(ctx, verification.TaskScore, verification.EncodeVerification(ref.InsurerID, ref.ID), ref.ID, verification.QueueCritical)
 		if err := count(SweepScore, ok, err); err != nil {
 			return res, err
+		}
+	}
+
+	if p.cfg.Bundles {
+		unbundled, err := p.d.Store.UnbundledVerifications(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+		if err != nil {
+			return res, err
+		}
+		for _, ref := range unbundled {
+			ok, err := r.Requeue(ctx, verification.TaskScore, verification.EncodeVerification(ref.InsurerID, ref.ID), ref.ID, verification.QueueCritical)
+			if err := count(SweepBundle, ok, err); err != nil {
+				return res, err
+			}
 		}
 	}
 

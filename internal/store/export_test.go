@@ -10,7 +10,8 @@ var GuardedLookups = map[string]string{
 
 // SweeperQueries are the sweeper's scans, by name, for the plan test.
 var SweeperQueries = map[string]string{
-	"stale checks":           staleChecksSQL,
-	"overdue checks":         overdueChecksSQL,
-	"unscored verifications": unscoredSQL,
+	"stale checks":            staleChecksSQL,
+	"overdue checks":          overdueChecksSQL,
+	"unscored verifications":  unscoredSQL,
+	"unbundled verifications": unbundledSQL,
 }

@@ -87,6 +87,41 @@ func prefixed(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
+// CheckEvidence returns the sealed partner answers recorded with a
+// verification's checks, by check id.
+func (s *Store) CheckEvidence(ctx context.Context, insurerID, verificationID string) (map[string][]byte, error) {
+	rows, err := s.pool().query(ctx, `SELECT id, evidence FROM checks
+		WHERE insurer_id = $1 AND verification_id = $2 AND evidence IS NOT NULL`, insurerID, verificationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, err
+		}
+		out[id] = b
+	}
+	return out, rows.Err()
+}
+
+// RecordEvidence notes that a verification's evidence bundle is written,
+// with its manifest's digest (hex).
+func (s *Store) RecordEvidence(ctx context.Context, insurerID, verificationID, manifestSHA256 string) error {
+	_, err := s.pool().exec(ctx, `UPDATE verifications SET evidence_sha256 = $3 WHERE insurer_id = $1 AND id = $2`,
+		insurerID, verificationID, manifestSHA256)
+	return err
+}
+
+// UnbundledVerifications lists, across insurers, verifications completed
+// before `before` whose evidence bundle is not recorded.
+func (s *Store) UnbundledVerifications(ctx context.Context, before time.Time, limit int) ([]pipeline.VerificationRef, error) {
+	return s.verificationRefs(ctx, unbundledSQL, micros(before), limit)
+}
+
 // DocumentReused reports whether another verification of the insurer holds
 // the document digest but not the person digest.
 func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error) {
@@ -249,7 +284,11 @@ func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signa
 	if u.IncAttempts {
 		inc = 1
 	}
-	args = append(args, inc)
+	var sealed any // NULL: no answer kept
+	if len(u.Evidence) > 0 {
+		sealed = u.Evidence
+	}
+	args = append(args, inc, sealed, u.EvidenceSHA256)
 	guard := ` AND status IN (`
 	for i, st := range u.From {
 		if i > 0 {
@@ -269,7 +308,7 @@ func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signa
 	}
 	res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
 		partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = `+completed+`,
-		attempts = attempts + $12
+		attempts = attempts + $12, evidence = $13, evidence_sha256 = $14
 		WHERE insurer_id = $1 AND id = $2`+guard, args...)
 	if err != nil {
 		return false, err
@@ -444,6 +483,9 @@ const (
 		  AND NOT EXISTS (SELECT 1 FROM checks ch WHERE ch.verification_id = v.id
 			AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
 		ORDER BY v.updated_at LIMIT $2`
+	unbundledSQL = `SELECT insurer_id, id FROM verifications
+		WHERE status = 'COMPLETED' AND evidence_sha256 IS NULL AND completed_at < $1
+		ORDER BY completed_at LIMIT $2`
 )
 
 // StaleChecks lists, across insurers, checks whose task may be lost.
@@ -479,7 +521,11 @@ func (s *Store) checkRefs(ctx context.Context, query string, args ...any) ([]pip
 // UnscoredVerifications lists, across insurers, verifications whose checks
 // are all terminal but that have no final outcome.
 func (s *Store) UnscoredVerifications(ctx context.Context, before time.Time, limit int) ([]pipeline.VerificationRef, error) {
-	rows, err := s.pool().query(ctx, unscoredSQL, micros(before), limit)
+	return s.verificationRefs(ctx, unscoredSQL, micros(before), limit)
+}
+
+func (s *Store) verificationRefs(ctx context.Context, query string, args ...any) ([]pipeline.VerificationRef, error) {
+	rows, err := s.pool().query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -86,7 +88,7 @@ func TestPipelineStoreContract(t *testing.T) {
 			From: []risk.CheckStatus{risk.CheckPending, risk.CheckAwaitingPartner}, Attempts: -1,
 			Status: risk.CheckCompleted, Partner: "docregistry-sim", Outcome: "ALERT",
 			Signals: []risk.Signal{{Code: risk.SignalDocumentStolen, CheckID: reg.ID}}, PartnerReference: "ref-1",
-			EvidenceKey: "evidence/x.bin", At: at, Usage: use}
+			EvidenceKey: "evidence/x.bin", Evidence: []byte{0, 1, 2, 0xff}, EvidenceSHA256: "d1g", At: at, Usage: use}
 		if ok, err := s.UpdateCheck(ctx, u); err != nil || !ok {
 			t.Fatalf("update: %v %v", ok, err)
 		}
@@ -103,8 +105,16 @@ func TestPipelineStoreContract(t *testing.T) {
 		got, _ = s.PipelineVerification(ctx, ins.ID, v.ID)
 		c := got.Checks[0]
 		if c.Status != risk.CheckCompleted || c.Outcome != "ALERT" || len(c.Signals) != 1 || c.Signals[0].Code != risk.SignalDocumentStolen ||
-			c.PartnerReference != "ref-1" || c.EvidenceKey != "evidence/x.bin" || !c.CompletedAt.Equal(at) {
+			c.PartnerReference != "ref-1" || c.EvidenceKey != "evidence/x.bin" || c.EvidenceSHA256 != "d1g" || !c.CompletedAt.Equal(at) {
 			t.Fatalf("check row: %+v", c)
+		}
+		// The sealed answer is kept with the result, byte for byte, and
+		// only for the check that has one.
+		if answers, err := s.CheckEvidence(ctx, ins.ID, v.ID); err != nil || len(answers) != 1 || !bytes.Equal(answers[reg.ID], []byte{0, 1, 2, 0xff}) {
+			t.Fatalf("answers %v %v", answers, err)
+		}
+		if answers, err := s.CheckEvidence(ctx, other.ID, v.ID); err != nil || len(answers) != 0 {
+			t.Fatalf("another insurer reads answers: %v %v", answers, err)
 		}
 
 		// An awaiting check moves the verification to AWAITING_PARTNER; the
@@ -253,6 +263,86 @@ func TestPipelineVerificationOneQuery(t *testing.T) {
 		}
 		if _, err := s.PipelineVerification(ctx, ins.ID, "ver_missing"); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("missing: %v", err)
+		}
+	})
+}
+
+// Erasing a verification drops the sealed answers its checks recorded
+// (their key is gone with it) and keeps their digests, which the evidence
+// bundle's manifest still lists.
+func TestEraseDropsRecordedAnswers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		c := v.Checks[0]
+		if ok, err := s.UpdateCheck(ctx, pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID,
+			From: []risk.CheckStatus{risk.CheckPending}, Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR",
+			Evidence: []byte("sealed"), EvidenceSHA256: "digest", At: at}); err != nil || !ok {
+			t.Fatalf("update: %v %v", ok, err)
+		}
+		entry := audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "key_x", Action: audit.ActionErase,
+			VerificationID: v.ID, Detail: []byte(`{}`), CreatedAt: at}
+		ev := outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Type: outbox.VerificationErased, SubjectID: v.ID,
+			Payload: []byte(`{}`), CreatedAt: at}
+		if _, err := s.Erase(ctx, ins.ID, v.ID, "key_x", "asked", at, entry, ev); err != nil {
+			t.Fatal(err)
+		}
+		if answers, err := s.CheckEvidence(ctx, ins.ID, v.ID); err != nil || len(answers) != 0 {
+			t.Fatalf("answers after erasure: %v %v", answers, err)
+		}
+		got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if err != nil || got.Checks[0].EvidenceSHA256 != "digest" {
+			t.Fatalf("digest after erasure: %+v %v", got.Checks, err)
+		}
+	})
+}
+
+// A completed verification is listed for its evidence bundle until the
+// bundle is recorded; open ones and recent ones are not.
+func TestUnbundledVerifications(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Minute)
+		done := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		open := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		if _, err := s.DB().Exec(`UPDATE verifications SET status = 'COMPLETED', completed_at = ` +
+			strconv.FormatInt(at.UnixMicro(), 10) + ` WHERE id = '` + done.ID + `'`); err != nil {
+			t.Fatal(err)
+		}
+		list := func(before time.Time) []string {
+			refs, err := s.UnbundledVerifications(ctx, before, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range refs {
+				if r.InsurerID != ins.ID {
+					t.Fatalf("ref %+v", r)
+				}
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		if got := list(time.Now()); len(got) != 1 || got[0] != done.ID {
+			t.Fatalf("unbundled = %v, want [%s] (not %s)", got, done.ID, open.ID)
+		}
+		if got := list(at); len(got) != 0 {
+			t.Fatalf("completed at the cutoff listed: %v", got)
+		}
+		if err := s.RecordEvidence(ctx, ins.ID, done.ID, "digest"); err != nil {
+			t.Fatal(err)
+		}
+		if got := list(time.Now()); len(got) != 0 {
+			t.Fatalf("recorded bundle listed: %v", got)
 		}
 	})
 }

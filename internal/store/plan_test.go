@@ -103,9 +103,10 @@ func TestGuardedLookupsUseKeys(t *testing.T) {
 func TestSweeperQueriesUseTheirIndexes(t *testing.T) {
 	s, _, _, _ := planFixture(t)
 	want := map[string][]string{
-		"stale checks":           {"checks_pending_since", "checks_awaiting_poll"},
-		"overdue checks":         {"verifications_open_deadline_at"},
-		"unscored verifications": {"verifications_open_since"},
+		"stale checks":            {"checks_pending_since", "checks_awaiting_poll"},
+		"overdue checks":          {"verifications_open_deadline_at"},
+		"unscored verifications":  {"verifications_open_since"},
+		"unbundled verifications": {"verifications_unbundled"},
 	}
 	for name, query := range store.SweeperQueries {
 		idx, ok := want[name]

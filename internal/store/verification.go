@@ -220,7 +220,7 @@ func (s *Store) listVerifications(ctx context.Context, insurerID, query string, 
 }
 
 const checkCols = `id, verification_id, insurer_id, type, status, partner, outcome, signals, reason, partner_reference,
-	evidence_key, attempts, poll_after, created_at, updated_at, completed_at`
+	evidence_key, evidence_sha256, attempts, poll_after, created_at, updated_at, completed_at`
 
 func scanCheck(sc interface{ Scan(...any) error }) (verification.Check, error) {
 	var r checkRow
@@ -242,7 +242,7 @@ type checkRow struct {
 func (r *checkRow) dest() []any {
 	ch := &r.ch
 	return []any{&ch.ID, &ch.VerificationID, &ch.InsurerID, &r.typ, &r.status, &ch.Partner, &r.outcome, &r.sigs, &ch.Reason,
-		&ch.PartnerReference, &ch.EvidenceKey, &ch.Attempts, &r.poll, &r.created, &r.updated, &r.completed}
+		&ch.PartnerReference, &ch.EvidenceKey, &ch.EvidenceSHA256, &ch.Attempts, &r.poll, &r.created, &r.updated, &r.completed}
 }
 
 func (r *checkRow) check() (verification.Check, error) {
@@ -375,6 +375,12 @@ func (s *Store) Erase(ctx context.Context, insurerID, id, actor, reason string, 
 			return err
 		}
 		if _, err := c.exec(ctx, `DELETE FROM blind_index WHERE insurer_id = $1 AND verification_id = $2`, insurerID, id); err != nil {
+			return err
+		}
+		// The answers are sealed under the key just dropped; the bundle
+		// keeps its copy for its digests, the database needs none.
+		if _, err := c.exec(ctx, `UPDATE checks SET evidence = NULL
+			WHERE insurer_id = $1 AND verification_id = $2 AND evidence IS NOT NULL`, insurerID, id); err != nil {
 			return err
 		}
 		if err := appendAudit(ctx, c, entry); err != nil {

@@ -124,12 +124,17 @@ type Check struct {
 	Signals          []risk.Signal
 	Reason           string
 	PartnerReference string
-	EvidenceKey      string
-	Attempts         int
-	PollAfter        time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-	CompletedAt      time.Time
+	// EvidenceKey is where an earlier version stored the sealed partner
+	// answer as a blob; EvidenceSHA256 (hex) names the sealed answer
+	// recorded with the result, which the evidence bundle holds. Either
+	// set: the partner's answer is kept.
+	EvidenceKey    string
+	EvidenceSHA256 string
+	Attempts       int
+	PollAfter      time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CompletedAt    time.Time
 }
 
 // Consent is the ledger entry recorded with each submission.
