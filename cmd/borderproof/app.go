@@ -179,6 +179,9 @@ func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
 		Ready:    []api.Check{{Name: "database", Ping: a.store.Ping}},
 		Mounts:   map[string]http.Handler{},
 	}
+	if a.evidence != nil {
+		deps.Mounts["GET /evidence/public-key.pem"] = a.evidence.PublicKeyHandler()
+	}
 	if a.rc != nil {
 		deps.Limiter = api.NewRedisLimiter(a.rc, cfg.RateLimitPerSecond, cfg.RateLimitBurst)
 		deps.Ready = append(deps.Ready, api.Check{Name: "redis", Ping: func(ctx context.Context) error {

@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -188,6 +189,19 @@ func New(blobs Blobs, signer *Signer, logger *slog.Logger) *Service {
 
 // PublicKey is the key verifiers use.
 func (s *Service) PublicKey() ed25519.PublicKey { return s.signer.PublicKey() }
+
+// PublicKeyHandler serves the public key as PEM, for whoever checks a
+// bundle without an API key (a regulator, a court); the key id manifests
+// name is in the X-Evidence-Key-Id header.
+func (s *Service) PublicKeyHandler() http.Handler {
+	body, keyID := s.signer.PublicKeyPEM(), s.signer.KeyID()
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("X-Evidence-Key-Id", keyID)
+		_, _ = w.Write(body)
+	})
+}
 
 // Build digests every sealed partner answer of the verification, signs the
 // manifest, writes the bundle (one object at BundleKey) and returns the

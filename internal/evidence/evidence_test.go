@@ -4,12 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1010,5 +1014,41 @@ func TestSigningKeys(t *testing.T) {
 	}
 	if _, err := ParsePublicKey([]byte("AAEC")); !errs.Is(err, errs.Invalid) {
 		t.Error("short public key accepted")
+	}
+}
+
+// The published key checks what the service signs, and names itself as
+// the manifests do.
+func TestPublicKeyHandler(t *testing.T) {
+	st := newFS(t)
+	signer, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(st, signer, discard())
+	in := fixture(t)
+	m, err := svc.Build(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	svc.PublicKeyHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/evidence/public-key.pem", nil))
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/x-pem-file" || rec.Header().Get("X-Evidence-Key-Id") != m.KeyID {
+		t.Fatalf("answer %d %v", rec.Code, rec.Header())
+	}
+	block, _ := pem.Decode(rec.Body.Bytes())
+	if block == nil || block.Type != "PUBLIC KEY" {
+		t.Fatalf("not a PEM public key: %q", rec.Body.String())
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, ok := key.(ed25519.PublicKey)
+	if !ok {
+		t.Fatalf("key is %T", key)
+	}
+	if _, err := VerifyBundle(readAll(t, st, BundleKey(in.InsurerID, in.VerificationID)), pub); err != nil {
+		t.Fatalf("the published key does not check the bundle: %v", err)
 	}
 }
