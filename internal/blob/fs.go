@@ -156,11 +156,13 @@ func (f *FS) Put(ctx context.Context, key string, body io.Reader, size int64, co
 const defaultContentType = "application/octet-stream"
 
 // impliedTypes are the content types the service's own keys imply by
-// their extension (evidence manifests, usage exports); a fixed table, not
-// the machine's mime.types, so a blob reads back the same everywhere.
+// their extension (evidence bundles and manifests, usage exports); a fixed
+// table, not the machine's mime.types, so a blob reads back the same
+// everywhere. A blob stored with its key's type costs one file, not two.
 var impliedTypes = map[string]string{
 	".json": "application/json",
 	".csv":  "text/csv; charset=utf-8",
+	".tar":  "application/x-tar",
 }
 
 // impliedContentType is the content type a blob without a meta file has.

@@ -445,6 +445,14 @@ func TestFSContentTypeReplacedAndDirsRecreated(t *testing.T) {
 	if got := served(manifest); got != "application/json" || metaExists(manifest) {
 		t.Fatalf("back to the implied type: served %q, meta file %v", got, metaExists(manifest))
 	}
+	// An evidence bundle is one file.
+	bundle := "evidence/ins_1/ver_1.tar"
+	if err := f.Put(ctx, bundle, strings.NewReader("tar"), 3, "application/x-tar"); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(bundle); got != "application/x-tar" || metaExists(bundle) {
+		t.Fatalf("bundle: served %q, meta file %v", got, metaExists(bundle))
+	}
 
 	if err := os.RemoveAll(filepath.Join(root, "data", "evidence")); err != nil {
 		t.Fatal(err)
