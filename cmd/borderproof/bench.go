@@ -236,15 +236,17 @@ func benchPipelineCmd() *cobra.Command {
 		Long: "In one run: (a) asynq alone, an enqueue loop and a server with a no-op handler at\n" +
 			"--concurrency, for raw tasks/s, measured before and after (b) and taken together;\n" +
 			"(b) the api and worker started in process on a fresh PostgreSQL schema, as dev mode\n" +
-			"has them (evidence sealed and bundled on the file system, or on S3 when\n" +
-			"BORDERPROOF_S3_BUCKET and its companions are set; signed manifests), with the\n" +
+			"has them (each verification's evidence one signed bundle on the file system, or on S3\n" +
+			"when BORDERPROOF_S3_BUCKET and its companions are set), with the\n" +
 			"partner simulator at zero latency and the sandbox partners' client-side rate limits\n" +
 			"lifted (--throttled keeps them), and a webhook receiver on loopback that verifies every\n" +
 			"signature; --verifications submitted over HTTP at --concurrency from a CLEAN-heavy\n" +
 			"population, until every outcome and every verification.completed webhook is in.\n" +
 			"Ends with one JSON line: verifications/s, raw tasks/s, tasks per verification,\n" +
 			"efficiency, submit-to-outcome p50/p99, cost in no-op tasks, lost verifications,\n" +
-			"usage rows that should not exist, webhooks expected and received.",
+			"usage rows that should not exist, webhooks expected and received, and (on Linux)\n" +
+			"the CPU time of (b) per verification: this process, the machine's postgres\n" +
+			"processes and redis-server.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n <= 0 || conc <= 0 {
 				return errors.New("--verifications and --concurrency must be positive")
@@ -393,6 +395,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, warmup, conc, rawTas
 		return err
 	}
 	defer stopProfile()
+	cpuBefore := bench.SampleCPU(bench.PostgresProcess, bench.RedisProcess)
 	start := time.Now()
 	submittedAt, refused := submitPeople(ctx, c, people, conc, bench.NewProgress(stderr, "submit", len(people)))
 	if len(refused) > 0 {
@@ -421,6 +424,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, warmup, conc, rawTas
 	if err != nil {
 		return fmt.Errorf("asynq inspector: %w", err)
 	}
+	cpu := bench.SampleCPU(bench.PostgresProcess, bench.RedisProcess).Since(cpuBefore)
 	stopProfile()
 
 	// (a) again: the machine may have sped up or slowed down meanwhile;
@@ -441,7 +445,7 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, warmup, conc, rawTas
 		return fmt.Errorf("read outcomes: %w", err)
 	}
 	run := bench.PipelineRun{Submitted: len(submittedAt), Tasks: tasksAfter - tasksBefore, Raw: raw,
-		WebhooksExpected: expected, WebhooksReceived: recv.Stats().Unique - webhooksBefore}
+		WebhooksExpected: expected, WebhooksReceived: recv.Stats().Unique - webhooksBefore, CPU: cpu}
 	var last time.Time
 	for vid, t0 := range submittedAt {
 		at, ok := outcomes[vid]
@@ -473,6 +477,10 @@ func runPipelineBench(cmd *cobra.Command, st stackFlags, n, warmup, conc, rawTas
 	fmt.Fprintf(out, "  webhooks:         %d of %d received, signatures verified\n", line.WebhooksReceived, line.WebhooksExpected)
 	fmt.Fprintf(out, "  efficiency %.3f, one verification costs %.1f no-op tasks; lost %d; bad usage rows %d\n",
 		line.Efficiency, line.CostInNoopTasks, line.Lost, line.DuplicateUsageRows)
+	if c := line.CPUMsPerVerification; c != nil {
+		fmt.Fprintf(out, "  CPU per verification: this process %.2f ms (api, worker, simulator, client, receiver), PostgreSQL %.2f ms, Redis %.2f ms\n",
+			c.Service, c.Postgres, c.Redis)
+	}
 	return bench.WriteJSONLine(out, line)
 }
 

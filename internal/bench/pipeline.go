@@ -33,6 +33,9 @@ type PipelineLine struct {
 	DuplicateUsageRows   int     `json:"duplicate_usage_rows"`
 	WebhooksExpected     int     `json:"webhooks_expected"`
 	WebhooksReceived     int     `json:"webhooks_received"`
+	// CPUMsPerVerification splits the processor time of (b) among the
+	// service's process, PostgreSQL and Redis (Linux only).
+	CPUMsPerVerification *CPUSplit `json:"cpu_ms_per_verification,omitempty"`
 }
 
 // PipelineRun is what the pipeline harness measured.
@@ -54,6 +57,8 @@ type PipelineRun struct {
 	// the run produced; WebhooksReceived the distinct ones the receiver
 	// verified.
 	WebhooksExpected, WebhooksReceived int
+	// CPU is the processor time used during the run (SampleCPU).
+	CPU CPUSample
 }
 
 // Line computes the figures: verifications/s = outcomes ÷ elapsed;
@@ -79,5 +84,6 @@ func (r PipelineRun) Line() PipelineLine {
 		DuplicateUsageRows:   r.UsageAnomalies,
 		WebhooksExpected:     r.WebhooksExpected,
 		WebhooksReceived:     r.WebhooksReceived,
+		CPUMsPerVerification: r.CPU.PerVerification(r.Outcomes),
 	}
 }
