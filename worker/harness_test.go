@@ -317,6 +317,18 @@ func (f *fixture) get(id string) verification.Verification {
 	return v
 }
 
+// sweepOnce runs one sweep (f.sweeper, else the pipeline's Sweep).
+func (f *fixture) sweepOnce() {
+	f.t.Helper()
+	sweep := f.sweeper
+	if sweep == nil {
+		sweep = func() error { _, err := f.pipe.Sweep(context.Background(), f.requeue); return err }
+	}
+	if err := sweep(); err != nil {
+		f.t.Fatalf("sweep: %v", err)
+	}
+}
+
 // waitBundles waits until every verification's evidence bundle is
 // recorded (it is written after the outcome), sweeping every second, and
 // fails after timeout.
@@ -334,13 +346,7 @@ func (f *fixture) waitBundles(ids []string, timeout time.Duration) {
 			f.t.Fatalf("%d of %d evidence bundles missing after %s", missing, len(ids), timeout)
 		}
 		if time.Since(lastSweep) >= time.Second {
-			sweep := f.sweeper
-			if sweep == nil {
-				sweep = func() error { _, err := f.pipe.Sweep(context.Background(), f.requeue); return err }
-			}
-			if err := sweep(); err != nil {
-				f.t.Fatalf("sweep: %v", err)
-			}
+			f.sweepOnce()
 			lastSweep = time.Now()
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -367,13 +373,7 @@ func (f *fixture) waitAll(ids []string, timeout, sweepEvery time.Duration) {
 			f.t.Fatalf("%d of %d verifications completed within %s", done, len(ids), timeout)
 		}
 		if sweepEvery > 0 && time.Since(lastSweep) >= sweepEvery {
-			sweep := f.sweeper
-			if sweep == nil {
-				sweep = func() error { _, err := f.pipe.Sweep(context.Background(), f.requeue); return err }
-			}
-			if err := sweep(); err != nil {
-				f.t.Fatalf("sweep: %v", err)
-			}
+			f.sweepOnce()
 			lastSweep = time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
