@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(devCmd(), apiCmd(), workerCmd(), migrateCmd(), adminCmd(), partnersimCmd(), benchCmd(), healthcheckCmd())
+	root.AddCommand(devCmd(), apiCmd(), workerCmd(), migrateCmd(), adminCmd(), partnersimCmd(), benchCmd(), healthcheckCmd(), evidenceCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "borderproof:", err)
 		os.Exit(1)
