@@ -57,6 +57,7 @@ type fullStack struct {
 	webhooks *webhook.Service
 	hub      *webhook.Hub
 	queue    *recordingQueue
+	evidence *evidence.Service
 }
 
 // recordingQueue keeps the tasks the services queue, so a test can run
@@ -175,7 +176,7 @@ func newFullStack(t testing.TB, d store.Dialect, o fullOptions) *fullStack {
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &fullStack{stack: &stack{srv: hs, store: st, tenants: tenants, logs: logs}, schema: schema, handler: h, billing: bill,
-		webhooks: hooks, hub: hub, queue: queue}
+		webhooks: hooks, hub: hub, queue: queue, evidence: ev}
 }
 
 // insurer creates an insurer and a key with every scope per mode asked.

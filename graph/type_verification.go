@@ -293,6 +293,7 @@ func (b *builder) evidenceType() *graphql.Object {
 			"url":      {Type: nonNull(graphql.String), Description: "Download link for the bundle (.tar), valid for 15 minutes; bundles signed before it was one object link to their manifest.json."},
 			"digest":   {Type: nonNull(graphql.String), Description: "SHA-256 (hex) of manifest.json."},
 			"signedAt": {Type: nonNull(b.dateTime())},
+			"keyId":    {Type: nonNull(graphql.String), Description: "The signing key, as GET /evidence/public-key.pem names it in X-Evidence-Key-Id (\"ed25519:\" and 16 hex digits of the key's SHA-256)."},
 		},
 	})
 	b.types["Evidence"] = o
@@ -319,5 +320,5 @@ func (b *builder) resolveEvidence(p graphql.ResolveParams) (any, error) {
 	if err != nil {
 		return nil, b.fail(p.Context, err)
 	}
-	return map[string]any{"url": url, "digest": m.Digest, "signedAt": m.SignedAt}, nil
+	return map[string]any{"url": url, "digest": m.Digest, "signedAt": m.SignedAt, "keyId": m.KeyID}, nil
 }
