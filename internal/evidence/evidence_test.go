@@ -119,9 +119,14 @@ func readAll(t *testing.T, st Blobs, key string) []byte {
 	return b
 }
 
+// put stores b as the service would: a bundle as a tar.
 func put(t *testing.T, st Blobs, key string, b []byte) {
 	t.Helper()
-	if err := st.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), ""); err != nil {
+	contentType := ""
+	if strings.HasSuffix(key, ".tar") {
+		contentType = BundleContentType
+	}
+	if err := st.Put(context.Background(), key, bytes.NewReader(b), int64(len(b)), contentType); err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
 }
