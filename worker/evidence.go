@@ -18,15 +18,48 @@ type VerificationLoader interface {
 	RecordEvidence(ctx context.Context, insurerID, verificationID, manifestSHA256 string) error
 }
 
-// WithEvidence wraps the score handler: once a verification's final
-// outcome is written, its evidence bundle is built and signed, with the
-// sealed partner answers the checks recorded, and recorded (the sweeper
-// queues the score again of a completed verification without one, see
-// pipeline.Config.Bundles). Building is
-// deterministic for a given outcome, so a task that runs twice writes the
-// same bytes. listVersion names the sanctions list the watchlist partner
+// Bundler builds a completed verification's evidence bundle, signed, from
+// the sealed partner answers its checks recorded, and records it on the
+// verification (the sweeper queues the score again of a completed
+// verification without one, see pipeline.Config.Bundles). Building is
+// deterministic for a given outcome, so building twice writes the same
+// bytes. ListVersion names the sanctions list the watchlist partner
 // screened against (empty when unknown).
-func WithEvidence(score Handler, st VerificationLoader, ev *evidence.Service, listVersion func(mode string) string) Handler {
+type Bundler struct {
+	Store       VerificationLoader
+	Evidence    *evidence.Service
+	ListVersion func(mode string) string
+}
+
+// Bundle builds and records v's bundle. answers are the sealed answers by
+// check id, or nil to read them.
+func (b *Bundler) Bundle(ctx context.Context, v verification.Verification, answers map[string][]byte) error {
+	if v.Status != verification.StatusCompleted || v.Outcome == nil || v.Outcome.Provisional {
+		return nil
+	}
+	if answers == nil {
+		var err error
+		if answers, err = b.Store.CheckEvidence(ctx, v.InsurerID, v.ID); err != nil {
+			return err
+		}
+	}
+	if err := answersMatch(&v, answers); err != nil {
+		return err
+	}
+	in := evidence.FromVerification(&v, b.ListVersion(v.Mode))
+	for i := range in.Checks {
+		in.Checks[i].Evidence = answers[in.Checks[i].ID]
+	}
+	m, err := b.Evidence.Build(ctx, in)
+	if err != nil {
+		return err
+	}
+	return b.Store.RecordEvidence(ctx, v.InsurerID, v.ID, m.Digest)
+}
+
+// WithEvidence wraps the score handler: once a verification's final
+// outcome is written, b bundles its evidence.
+func WithEvidence(score Handler, b *Bundler) Handler {
 	inner := score.Fn
 	return Handler{Type: score.Type, Fn: func(ctx context.Context, payload []byte) error {
 		if err := inner(ctx, payload); err != nil {
@@ -36,29 +69,11 @@ func WithEvidence(score Handler, st VerificationLoader, ev *evidence.Service, li
 		if err != nil {
 			return nil // the score handler already classified the payload
 		}
-		v, err := st.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
+		v, err := b.Store.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
 		if err != nil {
 			return err
 		}
-		if v.Status != verification.StatusCompleted || v.Outcome == nil || v.Outcome.Provisional {
-			return nil
-		}
-		answers, err := st.CheckEvidence(ctx, v.InsurerID, v.ID)
-		if err != nil {
-			return err
-		}
-		if err := answersMatch(&v, answers); err != nil {
-			return err
-		}
-		in := evidence.FromVerification(&v, listVersion(v.Mode))
-		for i := range in.Checks {
-			in.Checks[i].Evidence = answers[in.Checks[i].ID]
-		}
-		m, err := ev.Build(ctx, in)
-		if err != nil {
-			return err
-		}
-		return st.RecordEvidence(ctx, v.InsurerID, v.ID, m.Digest)
+		return b.Bundle(ctx, v, nil)
 	}}
 }
 

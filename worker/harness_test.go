@@ -70,6 +70,7 @@ type stack struct {
 	verifs   *verification.Service
 	blobs    *blob.FS
 	evidence *evidence.Service
+	bundler  *Bundler
 	enq      *queue.Enqueuer
 	redis    asynq.RedisClientOpt
 	pipe     *pipeline.Pipeline
@@ -142,9 +143,10 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 		return nil, err
 	}
 	net := pipeline.Network{Router: reg, Blinder: kb}
-	cfg.Bundles = true // the score handlers build bundles (handlers)
+	s.bundler = &Bundler{Store: st, Evidence: s.evidence, ListVersion: func(string) string { return "" }}
+	cfg.Bundles = true // runs and score handlers build bundles
 	s.pipe = pipeline.New(cfg, pipeline.Deps{Store: st, Opener: s.verifs, Sealer: s.vault,
-		Queue: s.enq, Tenants: s.tenants, Live: net, Test: net, Log: log})
+		Queue: s.enq, Tenants: s.tenants, Live: net, Test: net, Bundler: s.bundler, Log: log})
 	s.requeue = NewRequeue(s.redis, log)
 	s.closers = append(s.closers, func() { s.requeue.Close() })
 	s.metrics, _ = NewSweepMetrics(nil)
@@ -154,7 +156,7 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 // handlers are the pipeline's task handlers (the sweeper is driven by the
 // tests themselves, at their own pace).
 func (s *stack) handlers() []Handler {
-	score := WithEvidence(Score(s.pipe), s.store, s.evidence, func(string) string { return "" })
+	score := WithEvidence(Score(s.pipe), s.bundler)
 	return []Handler{Run(s.pipe, score), CheckRun(s.pipe), CheckPoll(s.pipe), score, Sweep(s.pipe, s.requeue, s.metrics, s.log),
 		{Type: "event:publish", Fn: func(context.Context, []byte) error { return nil }},
 		{Type: billing.TaskRollUp, Fn: func(ctx context.Context, _ []byte) error {

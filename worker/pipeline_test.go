@@ -428,9 +428,24 @@ func TestVerificationRunRecordsEveryCheck(t *testing.T) {
 	if n := f.count(`SELECT COALESCE(SUM(attempts), 0) FROM checks WHERE verification_id = $1`, v.ID); n != 4 {
 		t.Fatalf("attempts after a second run = %d, want 4", n)
 	}
-	// Every check answered: the run scored the verification itself.
+	// Every check answered: the run scored the verification itself, with
+	// its answers, and bundled its evidence from them.
 	if got := f.get(v.ID); got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != risk.DecisionClear {
 		t.Fatalf("after the run: %s %+v", got.Status, got.Outcome)
+	}
+	m, err := f.evidence.Get(context.Background(), v.InsurerID, v.ID)
+	if err != nil || len(m.Items()) != 4 || m.Decision != string(risk.DecisionClear) {
+		t.Fatalf("bundle after the run: %+v %v", m, err)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 = $2`, v.ID, m.Digest); n != 1 {
+		t.Fatal("the run's bundle is not recorded")
+	}
+	// A bundle built again from the database is the same bytes.
+	if err := f.bundler.Bundle(context.Background(), f.get(v.ID), nil); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.evidence.Get(context.Background(), v.InsurerID, v.ID); err != nil || again.Digest != m.Digest {
+		t.Fatalf("rebuilt from the database: %s, run's %s (%v)", again.Digest, m.Digest, err)
 	}
 	insp := asynq.NewInspector(f.stack.redis)
 	defer insp.Close()
@@ -448,12 +463,27 @@ func TestVerificationRunQueuesAScoreItCouldNotWrite(t *testing.T) {
 	}}
 	h := Run(f.stack.pipe, broken)
 	v := f.submit(submission(5, "L898902C3"))
+	// The insurer's policy cannot be read: the run cannot score with its
+	// answers, and the score handler it falls back to fails too.
+	if _, err := f.store.DB().Exec(`INSERT INTO risk_policies (insurer_id, version, policy, created_at) VALUES ($1, 99, 'not json', 0)`,
+		v.InsurerID); err != nil {
+		t.Fatal(err)
+	}
 	payload := verification.EncodeVerification(v.InsurerID, v.ID)
 	if err := h.Fn(context.Background(), payload); err != nil {
 		t.Fatalf("the run failed with its score: %v", err)
 	}
-	if got := f.get(v.ID); got.Status == verification.StatusCompleted {
-		t.Fatal("scored by a broken scorer")
+	got := f.get(v.ID)
+	if got.Status == verification.StatusCompleted {
+		t.Fatal("scored without a policy")
+	}
+	for _, c := range got.Checks {
+		if !c.Status.Terminal() {
+			t.Fatalf("check %s left %s", c.Type, c.Status)
+		}
+	}
+	if _, err := f.store.DB().Exec(`DELETE FROM risk_policies WHERE version = 99`); err != nil {
+		t.Fatal(err)
 	}
 	insp := asynq.NewInspector(f.stack.redis)
 	defer insp.Close()

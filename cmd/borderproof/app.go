@@ -231,14 +231,21 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if a.webhooks != nil {
 		deps.Publisher = a.webhooks
 	}
-	p := pipeline.New(pipeline.Config{Bundles: a.evidence != nil}, deps)
+	bundler := a.bundler(o)
+	if bundler != nil {
+		deps.Bundler = bundler
+	}
+	p := pipeline.New(pipeline.Config{Bundles: bundler != nil}, deps)
 	sm, err := worker.NewSweepMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	rq := worker.NewRequeue(a.redis, a.log)
 	a.closers = append(a.closers, func() { rq.Close() })
-	score := a.scoreHandler(p, o)
+	score := worker.Score(p)
+	if bundler != nil {
+		score = worker.WithEvidence(score, bundler)
+	}
 	handlers := []worker.Handler{
 		worker.Run(p, score),
 		worker.CheckRun(p),
@@ -262,19 +269,18 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency, Metrics: reg}, a.redis, a.log, handlers, periodic), nil
 }
 
-// scoreHandler scores and, once the outcome is final, builds the signed
-// evidence bundle.
-func (a *app) scoreHandler(p *pipeline.Pipeline, o workerOpts) worker.Handler {
-	h := worker.Score(p)
+// bundler builds the signed evidence bundles of completed verifications;
+// nil when evidence is off (no signing key or no blob store).
+func (a *app) bundler(o workerOpts) *worker.Bundler {
 	if a.evidence == nil {
-		return h
+		return nil
 	}
-	return worker.WithEvidence(h, a.store, a.evidence, func(mode string) string {
+	return &worker.Bundler{Store: a.store, Evidence: a.evidence, ListVersion: func(string) string {
 		if o.Sim != nil {
 			return o.Sim.SanctionsListVersion()
 		}
 		return ""
-	})
+	}}
 }
 
 // longLived clears the server's read and write deadlines for a connection

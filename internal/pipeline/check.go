@@ -48,10 +48,12 @@ func (p *Pipeline) load(ctx context.Context, pl verification.CheckPayload) (veri
 // be called again later goes on alone as a check:run task; the others are
 // not held back by it.
 //
-// final reports that every check is now terminal: the final score is the
-// caller's to write, in the same task (worker.Run does, and queues it with
-// QueueScore when it cannot). Otherwise scoring is queued as after any
-// check.
+// When the run's own answers end every check, it scores the verification
+// in the transaction that records them and bundles its evidence
+// (Deps.Bundler). Otherwise final reports that every check is now
+// terminal: the final score is the caller's to write, in the same task
+// (worker.Run does, and queues it with QueueScore when it cannot); when it
+// is false, scoring is queued as after any check.
 func (p *Pipeline) RunVerification(ctx context.Context, pl verification.VerificationPayload) (final bool, err error) {
 	v, err := p.d.Store.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
 	if err != nil {
@@ -66,9 +68,12 @@ func (p *Pipeline) RunVerification(ctx context.Context, pl verification.Verifica
 			pending = append(pending, c)
 		}
 	}
-	retries, err := p.runChecks(ctx, v, pending)
+	retries, scored, err := p.runChecks(ctx, v, pending, true)
 	if err != nil {
 		return false, err
+	}
+	if scored {
+		return false, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return false, err // shutting down: the task comes back for what is left
@@ -108,7 +113,7 @@ func (p *Pipeline) RunCheck(ctx context.Context, pl verification.CheckPayload) e
 		err = p.poll(ctx, v, c)
 	default:
 		var retries []retry
-		retries, err = p.runChecks(ctx, v, []verification.Check{c})
+		retries, _, err = p.runChecks(ctx, v, []verification.Check{c}, false)
 		if err == nil && len(retries) > 0 {
 			err = retries[0].err
 		}
@@ -179,10 +184,11 @@ type retry struct {
 // deadline already past, a partner the rules forbid) are decided at once;
 // the others start together, call their partners side by side and are
 // recorded together. It returns the checks to try again later with the
-// error that says when.
-func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, cs []verification.Check) ([]retry, error) {
+// error that says when. With score, when the answers end every check of
+// v, the final outcome is written with them and scored reports it.
+func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, cs []verification.Check, score bool) (retries []retry, scored bool, err error) {
 	if len(cs) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	now := p.now()
 	openPII := sync.OnceValues(func() (*verification.PII, error) { return p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID) })
@@ -208,7 +214,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		// before the calls.
 		started, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		key := p.subjectKey(ctx, v)
 		var wg sync.WaitGroup
@@ -231,16 +237,90 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		}
 		wg.Wait()
 	}
-	if err := p.record(ctx, v, runs); err != nil {
-		return nil, err
+	var done *completion
+	if score {
+		done = p.complete(ctx, v, runs)
 	}
-	var retries []retry
+	if scored, err = p.record(ctx, v, runs, done); err != nil {
+		return nil, false, err
+	}
 	for _, r := range runs {
 		if r.err != nil {
 			retries = append(retries, retry{check: r.c, err: r.err})
 		}
 	}
-	return retries, nil
+	if scored {
+		p.completed(ctx, done, runs)
+	}
+	return retries, scored, nil
+}
+
+// completion is a verification as its run's answers leave it, every check
+// terminal, with the final outcome to write with them.
+type completion struct {
+	v verification.Verification
+	o OutcomeUpdate
+}
+
+// complete returns v's completion when every check of v is terminal once
+// the runs' updates apply; nil when one is not, or a run has no update.
+func (p *Pipeline) complete(ctx context.Context, v verification.Verification, runs []*checkRun) *completion {
+	byID := make(map[string]*checkRun, len(runs))
+	for _, r := range runs {
+		byID[r.c.ID] = r
+	}
+	after := v
+	after.Checks = slices.Clone(v.Checks)
+	for i, c := range after.Checks {
+		if r := byID[c.ID]; r != nil {
+			u := r.update
+			if r.err != nil || u == nil {
+				return nil
+			}
+			c.Status, c.Partner, c.Outcome, c.Signals, c.Reason = u.Status, u.Partner, u.Outcome, u.Signals, u.Reason
+			c.PartnerReference, c.EvidenceKey, c.EvidenceSHA256 = u.PartnerReference, u.EvidenceKey, u.EvidenceSHA256
+			c.UpdatedAt, c.CompletedAt = u.At, u.At
+			after.Checks[i] = c
+		}
+		if !after.Checks[i].Status.Terminal() {
+			return nil
+		}
+	}
+	o, err := p.outcome(ctx, after, true, p.now())
+	if err != nil {
+		p.log.WarnContext(ctx, "score in the run; scored on its own instead", "verification_id", v.ID, "err", err)
+		return nil
+	}
+	after.Status, after.Outcome, after.CompletedAt, after.UpdatedAt = verification.StatusCompleted, &o.Outcome, o.At, o.At
+	return &completion{v: after, o: o}
+}
+
+// completed follows a run that wrote its verification's outcome: the
+// outcome's events are published and the evidence bundled, from the
+// answers in hand when they are all of them.
+func (p *Pipeline) completed(ctx context.Context, done *completion, runs []*checkRun) {
+	v, o := done.v, done.o
+	p.publish(ctx, o.Events)
+	p.log.InfoContext(ctx, "verification scored", "verification_id", v.ID, "final", true,
+		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
+	if p.d.Bundler == nil {
+		return
+	}
+	answers := map[string][]byte{}
+	for _, r := range runs {
+		if r.update != nil && len(r.update.Evidence) > 0 {
+			answers[r.c.ID] = r.update.Evidence
+		}
+	}
+	for _, c := range v.Checks {
+		if _, ok := answers[c.ID]; c.EvidenceSHA256 != "" && !ok {
+			answers = nil // recorded by an earlier task: the bundler reads them all
+			break
+		}
+	}
+	if err := p.d.Bundler.Bundle(ctx, v, answers); err != nil {
+		p.log.WarnContext(ctx, "bundle evidence; the sweeper will", "verification_id", v.ID, "err", err)
+	}
 }
 
 // prepare routes a partner check and applies the data-sharing rules. It
@@ -318,7 +398,7 @@ func (p *Pipeline) continueAlone(ctx context.Context, v verification.Verificatio
 // record applies the runs' updates in one transaction, then queues what
 // follows each applied one: its events' publication, the usage roll-up,
 // its next poll.
-func (p *Pipeline) record(ctx context.Context, v verification.Verification, runs []*checkRun) error {
+func (p *Pipeline) record(ctx context.Context, v verification.Verification, runs []*checkRun, done *completion) (scored bool, err error) {
 	var us []CheckUpdate
 	var from []*checkRun
 	for _, r := range runs {
@@ -332,11 +412,16 @@ func (p *Pipeline) record(ctx context.Context, v verification.Verification, runs
 		from = append(from, r)
 	}
 	if len(us) == 0 {
-		return nil
+		return false, nil
 	}
-	applied, err := p.d.Store.UpdateChecks(ctx, us)
+	var applied []bool
+	if done != nil {
+		applied, scored, err = p.d.Store.UpdateChecksAndScore(ctx, us, done.o)
+	} else {
+		applied, err = p.d.Store.UpdateChecks(ctx, us)
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	for i, ok := range applied {
 		if !ok {
@@ -353,7 +438,7 @@ func (p *Pipeline) record(ctx context.Context, v verification.Verification, runs
 			}
 		}
 	}
-	return nil
+	return scored, nil
 }
 
 // region returns the insurer's region, read once per process.
@@ -530,7 +615,7 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 			r.update, r.next, r.err = p.answer(ctx, v, c, pt, res, c.Attempts, p.subjectKey(ctx, v))
 		}
 	}
-	if err := p.record(ctx, v, []*checkRun{r}); err != nil {
+	if _, err := p.record(ctx, v, []*checkRun{r}, nil); err != nil {
 		return err
 	}
 	return r.err

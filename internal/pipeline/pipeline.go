@@ -73,6 +73,10 @@ type Store interface {
 	// UpdateChecks applies several updates, each as UpdateCheck does, in
 	// one transaction; applied[i] tells whether us[i] matched its guard.
 	UpdateChecks(ctx context.Context, us []CheckUpdate) (applied []bool, err error)
+	// UpdateChecksAndScore applies us as UpdateChecks does and, when every
+	// one of them matched its guard, saves o as SaveOutcome does, in the
+	// same transaction; scored tells whether o was saved.
+	UpdateChecksAndScore(ctx context.Context, us []CheckUpdate, o OutcomeUpdate) (applied []bool, scored bool, err error)
 	// RiskPolicy returns the insurer's current policy; ok is false when the
 	// insurer has none stored.
 	RiskPolicy(ctx context.Context, insurerID string) (p risk.Policy, ok bool, err error)
@@ -187,6 +191,13 @@ type Sealer interface {
 	BlindIndex(ctx context.Context, insurerID, kind, normalised string) (string, error)
 }
 
+// Bundler writes and records the evidence bundle of a verification the
+// pipeline completed (worker.Bundler). answers are the sealed answers by
+// check id when the caller holds every one; nil: the bundler reads them.
+type Bundler interface {
+	Bundle(ctx context.Context, v verification.Verification, answers map[string][]byte) error
+}
+
 // Publisher publishes an outbox event now: webhook deliveries and live
 // subscribers (webhook.Service.Publish, the event:publish handler). It is
 // idempotent.
@@ -260,6 +271,10 @@ type Deps struct {
 	Opener Opener
 	Sealer Sealer
 	Queue  Enqueuer
+	// Bundler, when set, bundles the evidence of a verification its run
+	// completed, in that run (without it, or when it fails, the score
+	// handler's wrapper and the sweeper do).
+	Bundler Bundler
 	// Publisher, when set, publishes the events of checks and scores in
 	// the task that wrote them, saving each its event:publish task.
 	Publisher Publisher

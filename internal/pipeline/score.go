@@ -61,9 +61,28 @@ func (p *Pipeline) Score(ctx context.Context, pl verification.VerificationPayloa
 	if !final && v.Outcome != nil && v.Outcome.Provisional && provisionalCurrent(v) {
 		return nil
 	}
-	pol, err := p.Policy(ctx, v.InsurerID)
+	o, err := p.outcome(ctx, v, final, now)
 	if err != nil {
 		return err
+	}
+	applied, err := p.d.Store.SaveOutcome(ctx, o)
+	if err != nil || !applied {
+		return err
+	}
+	p.publish(ctx, o.Events)
+	p.log.InfoContext(ctx, "verification scored", "verification_id", v.ID, "final", final,
+		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
+	return nil
+}
+
+// outcome scores v under the insurer's current policy: the final outcome,
+// COMPLETED, with verification.completed (and
+// verification.review_required for REVIEW), or a provisional one with
+// verification.provisional.
+func (p *Pipeline) outcome(ctx context.Context, v verification.Verification, final bool, now time.Time) (OutcomeUpdate, error) {
+	pol, err := p.Policy(ctx, v.InsurerID)
+	if err != nil {
+		return OutcomeUpdate{}, err
 	}
 	out := risk.Score(Input(v), pol)
 	o := OutcomeUpdate{InsurerID: v.InsurerID, VerificationID: v.ID, Outcome: out, At: now}
@@ -91,14 +110,7 @@ func (p *Pipeline) Score(ctx context.Context, pl verification.VerificationPayloa
 		d["status"] = o.Status
 		o.Events = append(o.Events, event(v, outbox.VerificationProvisional, now, d))
 	}
-	applied, err := p.d.Store.SaveOutcome(ctx, o)
-	if err != nil || !applied {
-		return err
-	}
-	p.publish(ctx, o.Events)
-	p.log.InfoContext(ctx, "verification scored", "verification_id", v.ID, "final", final,
-		"decision", string(out.Decision), "score", out.Score, "policy_version", out.PolicyVersion)
-	return nil
+	return o, nil
 }
 
 // provisionalCurrent reports whether the stored provisional outcome already

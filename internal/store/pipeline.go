@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -221,14 +222,34 @@ func (s *Store) UpdateCheck(ctx context.Context, u pipeline.CheckUpdate) (bool, 
 // does, in one transaction; applied[i] tells whether us[i] matched its
 // guard. Each verification's status is settled once, after its checks.
 func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]bool, error) {
+	applied, _, err := s.updateChecks(ctx, us, nil)
+	return applied, err
+}
+
+// UpdateChecksAndScore applies us as UpdateChecks does and, when every one
+// of them matched its guard, saves o (as SaveOutcome does) in the same
+// transaction instead of settling the verification's status. scored tells
+// whether o was saved; when it was not, the updates that matched stand.
+func (s *Store) UpdateChecksAndScore(ctx context.Context, us []pipeline.CheckUpdate, o pipeline.OutcomeUpdate) (applied []bool, scored bool, err error) {
+	return s.updateChecks(ctx, us, &o)
+}
+
+func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *pipeline.OutcomeUpdate) ([]bool, bool, error) {
+	var outcome []byte
+	if o != nil {
+		var err error
+		if outcome, err = json.Marshal(o.Outcome); err != nil {
+			return nil, false, err
+		}
+	}
 	signals := make([]string, len(us))
 	for i, u := range us {
 		if len(u.From) == 0 {
-			return nil, errs.E(errs.Internal, "check update without a guard")
+			return nil, false, errs.E(errs.Internal, "check update without a guard")
 		}
 		b, err := json.Marshal(u.Signals)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if u.Signals == nil {
 			b = []byte("[]")
@@ -236,8 +257,10 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 		signals[i] = string(b)
 	}
 	applied := make([]bool, len(us))
+	scored := false
 	err := s.tx(ctx, func(c conn) error {
 		clear(applied) // a retried transaction starts again
+		scored = false
 		type ver struct{ insurerID, id string }
 		var settle []ver
 		var usage []billing.Usage
@@ -265,14 +288,24 @@ func (s *Store) UpdateChecks(ctx context.Context, us []pipeline.CheckUpdate) ([]
 		if err := insertUsages(ctx, c, usage); err != nil {
 			return err
 		}
+		if o != nil && !slices.Contains(applied, false) {
+			ok, err := saveOutcome(ctx, c, *o, outcome)
+			if err != nil {
+				return err
+			}
+			scored = ok
+		}
 		for _, k := range settle {
+			if scored && k == (ver{o.InsurerID, o.VerificationID}) {
+				continue // the outcome set its status
+			}
 			if err := s.settleStatus(ctx, c, k.insurerID, k.id, last[k]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return applied, err
+	return applied, scored, err
 }
 
 // applyCheckUpdate writes u's check row when its guard matches, with its
@@ -427,41 +460,47 @@ func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool
 	}
 	applied := false
 	err = s.tx(ctx, func(c conn) error {
-		var status string
-		err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("verification")
-		}
-		if err != nil {
-			return err
-		}
-		if !verification.CanMove(verification.Status(status), o.Status) {
-			return nil
-		}
-		completed := sql.NullInt64{}
-		if o.Status == verification.StatusCompleted {
-			completed = nullMicros(o.At)
-		}
-		res, err := c.exec(ctx, `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
-			provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
-			WHERE insurer_id = $1 AND id = $2 AND status = $12`,
-			o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
-			string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed, status)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		applied = true
-		for _, ev := range o.Events {
-			if err := insertEvent(ctx, c, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		applied, err = saveOutcome(ctx, c, o, raw)
+		return err
 	})
 	return applied, err
+}
+
+// saveOutcome writes o (raw is its outcome as JSON) and its events when the
+// verification may move to o.Status, and reports whether it did.
+func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []byte) (bool, error) {
+	var status string
+	err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, notFound("verification")
+	}
+	if err != nil {
+		return false, err
+	}
+	if !verification.CanMove(verification.Status(status), o.Status) {
+		return false, nil
+	}
+	completed := sql.NullInt64{}
+	if o.Status == verification.StatusCompleted {
+		completed = nullMicros(o.At)
+	}
+	res, err := c.exec(ctx, `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
+		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
+		WHERE insurer_id = $1 AND id = $2 AND status = $12`,
+		o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
+		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed, status)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	for _, ev := range o.Events {
+		if err := insertEvent(ctx, c, ev); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // The sweeper's queries. Each states its index's whole predicate,

@@ -346,3 +346,59 @@ func TestUnbundledVerifications(t *testing.T) {
 		}
 	})
 }
+
+// The last answers and the final outcome commit together when every
+// answer applies; when one does not, the outcome is not written and the
+// answers that applied stand, with the verification's status settled.
+func TestUpdateChecksAndScore(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		answer := func(v verification.Verification, c verification.Check, from risk.CheckStatus) pipeline.CheckUpdate {
+			return pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID, From: []risk.CheckStatus{from},
+				Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: at}
+		}
+		outcome := func(v verification.Verification) pipeline.OutcomeUpdate {
+			return pipeline.OutcomeUpdate{InsurerID: ins.ID, VerificationID: v.ID, Status: verification.StatusCompleted, At: at.Add(time.Millisecond),
+				Outcome: risk.Outcome{Score: 0, Band: risk.BandLow, Decision: risk.DecisionClear, PolicyVersion: 1},
+				Events: []outbox.Event{{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: outbox.VerificationCompleted,
+					SubjectID: v.ID, Payload: []byte(`{}`), CreatedAt: at}}}
+		}
+		events := func(v verification.Verification) int {
+			n := 0
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = '` + v.ID + `' AND type = 'verification.completed'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
+		applied, scored, err := s.UpdateChecksAndScore(ctx, []pipeline.CheckUpdate{
+			answer(v, v.Checks[0], risk.CheckPending), answer(v, v.Checks[1], risk.CheckPending)}, outcome(v))
+		if err != nil || !scored || !applied[0] || !applied[1] {
+			t.Fatalf("all answers: applied %v scored %v %v", applied, scored, err)
+		}
+		got, _ := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if got.Status != verification.StatusCompleted || got.Outcome == nil || !got.CompletedAt.Equal(at.Add(time.Millisecond)) || events(v) != 1 {
+			t.Fatalf("scored with its answers: %+v, %d events", got, events(v))
+		}
+
+		// One answer's guard fails (its check is no longer PENDING): no
+		// outcome; the other answer stands and the verification runs on.
+		w := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
+		applied, scored, err = s.UpdateChecksAndScore(ctx, []pipeline.CheckUpdate{
+			answer(w, w.Checks[0], risk.CheckPending), answer(w, w.Checks[1], risk.CheckAwaitingPartner)}, outcome(w))
+		if err != nil || scored || !applied[0] || applied[1] {
+			t.Fatalf("one answer refused: applied %v scored %v %v", applied, scored, err)
+		}
+		got, _ = s.PipelineVerification(ctx, ins.ID, w.ID)
+		if got.Status != verification.StatusRunning || got.Outcome != nil || events(w) != 0 ||
+			got.Checks[0].Status != risk.CheckCompleted && got.Checks[1].Status != risk.CheckCompleted {
+			t.Fatalf("not scored: %+v, %d events", got, events(w))
+		}
+	})
+}
