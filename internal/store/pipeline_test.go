@@ -27,6 +27,16 @@ func startCheck(ctx context.Context, s *store.Store, insurerID, checkID, partner
 	return started[checkID], err
 }
 
+// acme creates an insurer for a test.
+func acme(t *testing.T, s *store.Store) tenant.Insurer {
+	t.Helper()
+	ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(context.Background(), tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ins
+}
+
 // seedVerification writes a verification with one check of each given type.
 func seedVerification(t *testing.T, s *store.Store, insurerID string, at time.Time, types ...risk.CheckType) verification.Verification {
 	t.Helper()
@@ -228,10 +238,7 @@ func TestPipelineStoreContract(t *testing.T) {
 func TestPipelineVerificationOneQuery(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ins := acme(t, s)
 		t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
 		types := risk.CheckTypes()
 		rev := make([]risk.CheckType, len(types))
@@ -273,10 +280,7 @@ func TestPipelineVerificationOneQuery(t *testing.T) {
 func TestEraseDropsRecordedAnswers(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ins := acme(t, s)
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
 		c := v.Checks[0]
@@ -307,10 +311,7 @@ func TestEraseDropsRecordedAnswers(t *testing.T) {
 func TestUnbundledVerifications(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ins := acme(t, s)
 		at := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Minute)
 		done := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
 		open := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
@@ -353,10 +354,7 @@ func TestUnbundledVerifications(t *testing.T) {
 func TestUpdateChecksAndScore(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ins := acme(t, s)
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		answer := func(v verification.Verification, c verification.Check, from risk.CheckStatus) pipeline.CheckUpdate {
 			return pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID, From: []risk.CheckStatus{from},

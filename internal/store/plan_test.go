@@ -12,7 +12,6 @@ import (
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/store"
 	"github.com/borderproof/borderproof/internal/store/storetest"
-	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
 )
 
@@ -23,10 +22,7 @@ func planFixture(t *testing.T) (s *store.Store, insurerID, verificationID, check
 	t.Helper()
 	s = storetest.Open(t, store.Postgres)
 	ctx := context.Background()
-	ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ins := acme(t, s)
 	t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
 	types := risk.CheckTypes()
 	for i := range 50 {
