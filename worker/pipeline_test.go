@@ -83,8 +83,12 @@ func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
 	v := f.submit(submission(1, "L898902C3"))
 	f.runChecks(w, v)
 	got := f.get(v.ID)
-	if got.Status != verification.StatusRunning {
-		t.Fatalf("status after checks = %s, want RUNNING (not scored yet)", got.Status)
+	// The last check to end scored the verification with its answer.
+	if got.Status != verification.StatusCompleted {
+		t.Fatalf("status after checks = %s, want COMPLETED", got.Status)
+	}
+	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 IS NOT NULL`, v.ID); n != 1 {
+		t.Fatal("the last check did not bundle the evidence")
 	}
 	for _, c := range got.Checks {
 		if c.Status != risk.CheckCompleted || c.Outcome != "CLEAR" {
@@ -164,7 +168,7 @@ func TestCheckRunAndScoreThroughProcessTask(t *testing.T) {
 		t.Fatalf("usage rows after a second run = %d, want 4", n)
 	}
 
-	f.score(w, v)
+	f.score(w, v) // a score task after that writes nothing new
 	got = f.get(v.ID)
 	if got.Status != verification.StatusCompleted || got.Outcome == nil || got.Outcome.Decision != risk.DecisionClear ||
 		got.Outcome.Provisional || got.Outcome.PolicyVersion != 1 || got.CompletedAt.IsZero() {

@@ -101,24 +101,26 @@ func (p *Pipeline) QueueScore(ctx context.Context, insurerID, verificationID str
 // whose partner asked to be called again, or one the sweeper found without
 // a task. It is idempotent: a check that is already terminal only makes
 // sure scoring is queued; one that waits on a partner case is polled
-// instead.
+// instead. The last check of a verification to end scores it with its
+// answer, as a run does.
 func (p *Pipeline) RunCheck(ctx context.Context, pl verification.CheckPayload) error {
 	v, c, err := p.load(ctx, pl)
 	if err != nil {
 		return err
 	}
+	scored := false
 	switch {
 	case c.Status.Terminal() || v.Status.Terminal():
 	case c.Status == risk.CheckAwaitingPartner:
-		err = p.poll(ctx, v, c)
+		scored, err = p.poll(ctx, v, c)
 	default:
 		var retries []retry
-		retries, _, err = p.runChecks(ctx, v, []verification.Check{c}, false)
+		retries, scored, err = p.runChecks(ctx, v, []verification.Check{c}, true)
 		if err == nil && len(retries) > 0 {
 			err = retries[0].err
 		}
 	}
-	if err != nil {
+	if err != nil || scored {
 		return err
 	}
 	p.afterCheck(ctx, v.InsurerID, v.ID)
@@ -138,7 +140,8 @@ func (p *Pipeline) PollCheck(ctx context.Context, pl verification.CheckPayload) 
 	case c.Status == risk.CheckPending:
 		return p.RunCheck(ctx, pl)
 	}
-	if err := p.poll(ctx, v, c); err != nil {
+	scored, err := p.poll(ctx, v, c)
+	if err != nil || scored {
 		return err
 	}
 	p.afterCheck(ctx, v.InsurerID, v.ID)
@@ -592,8 +595,10 @@ func (p *Pipeline) retryLater(err error, c verification.Check, left time.Duratio
 }
 
 // poll asks the partner about the check's open case and records what it
-// says; a partner to ask again later is the returned error.
-func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c verification.Check) error {
+// says (with the final outcome, scored reports, when that answer ends the
+// verification's last open check); a partner to ask again later is the
+// returned error.
+func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c verification.Check) (scored bool, err error) {
 	r := &checkRun{c: c}
 	now := p.now()
 	net := p.network(v)
@@ -615,10 +620,15 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 			r.update, r.next, r.err = p.answer(ctx, v, c, pt, res, c.Attempts, p.subjectKey(ctx, v))
 		}
 	}
-	if _, err := p.record(ctx, v, []*checkRun{r}, nil); err != nil {
-		return err
+	runs := []*checkRun{r}
+	done := p.complete(ctx, v, runs)
+	if scored, err = p.record(ctx, v, runs, done); err != nil {
+		return false, err
 	}
-	return r.err
+	if scored {
+		p.completed(ctx, done, runs)
+	}
+	return scored, r.err
 }
 
 // answer turns a partner's answer into the check's update, storing the raw
