@@ -303,9 +303,7 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 // answers in hand when they are all of them.
 func (p *Pipeline) completed(ctx context.Context, done *completion, runs []*checkRun) {
 	v, o := done.v, done.o
-	p.publish(ctx, o.Events)
-	p.log.InfoContext(ctx, "verification scored", "verification_id", v.ID, "final", true,
-		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
+	p.scored(ctx, o)
 	if p.d.Bundler == nil {
 		return
 	}

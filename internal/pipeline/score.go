@@ -69,10 +69,16 @@ func (p *Pipeline) Score(ctx context.Context, pl verification.VerificationPayloa
 	if err != nil || !applied {
 		return err
 	}
-	p.publish(ctx, o.Events)
-	p.log.InfoContext(ctx, "verification scored", "verification_id", v.ID, "final", final,
-		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
+	p.scored(ctx, o)
 	return nil
+}
+
+// scored follows a committed outcome: its events are published and it is
+// logged (codes and numbers only).
+func (p *Pipeline) scored(ctx context.Context, o OutcomeUpdate) {
+	p.publish(ctx, o.Events)
+	p.log.InfoContext(ctx, "verification scored", "verification_id", o.VerificationID, "final", o.Status == verification.StatusCompleted,
+		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
 }
 
 // outcome scores v under the insurer's current policy: the final outcome,
