@@ -3,7 +3,9 @@ package store
 // GuardedLookups are the statements that find one row by id and check its
 // status, by name, for the plan test.
 var GuardedLookups = map[string]string{
-	"start a check":             startCheckSQL,
+	"start a check":             startChecksSQL(1),
+	"start checks":              startChecksSQL(4),
+	"record answers":            updateChecksSQL(4, updateChecksCasts),
 	"run a verification":        runVerificationSQL,
 	"a verification's progress": checkProgressSQL,
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,10 +142,6 @@ func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documen
 // the planner cannot choose to scan every open row instead
 // (TestGuardedLookupsUseKeys; migration 20261127130000).
 const (
-	startCheckSQL = `UPDATE checks SET attempts = attempts + 1, partner = $3, updated_at = $4
-		WHERE insurer_id = $1 AND id = $2 AND status = 'PENDING'
-		RETURNING verification_id, (SELECT v.status FROM verifications v WHERE v.insurer_id = checks.insurer_id
-			AND v.id = checks.verification_id)`
 	runVerificationSQL = `UPDATE verifications SET status = 'RUNNING', updated_at = $3
 		WHERE insurer_id = $1 AND id = $2 AND status = 'QUEUED'`
 	checkProgressSQL = `SELECT v.status,
@@ -156,35 +153,57 @@ const (
 		FROM verifications v WHERE v.insurer_id = $1 AND v.id = $2`
 )
 
+// startChecksSQL counts an attempt on each of n PENDING checks of one
+// insurer, one statement for them all: $1 the insurer, $2 the time, then
+// each check's id and partner.
+func startChecksSQL(n int) string {
+	return `UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2
+		FROM (VALUES ` + valueRowsFrom(3, n, 2, nil) + `) AS v
+		WHERE checks.insurer_id = $1 AND checks.id = v.column1 AND checks.status = 'PENDING'
+		RETURNING checks.id, checks.verification_id, (SELECT vv.status FROM verifications vv
+			WHERE vv.insurer_id = checks.insurer_id AND vv.id = checks.verification_id)`
+}
+
 // StartChecks counts an attempt on each item's check that is still
 // PENDING, appends the items' audit entries, and moves a QUEUED
 // verification to RUNNING, in one transaction (nothing is written for a
 // check no longer PENDING). It returns the ids of the checks it started.
 func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time) (map[string]bool, error) {
+	if len(items) == 0 {
+		return map[string]bool{}, nil
+	}
+	query := startChecksSQL(len(items))
+	args := make([]any, 0, 2+2*len(items))
+	args = append(args, insurerID, micros(at))
+	for _, it := range items {
+		args = append(args, it.CheckID, it.Partner)
+	}
 	started := map[string]bool{}
 	err := s.tx(ctx, func(c conn) error {
 		clear(started) // a retried transaction starts again
-		moved := false
-		var entries []audit.Entry
-		for _, it := range items {
-			var vid, vstatus string
-			err := c.row(ctx, startCheckSQL, insurerID, it.CheckID, it.Partner, micros(at)).Scan(&vid, &vstatus)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
+		queued := map[string]bool{}
+		err := c.each(ctx, func(rows *sql.Rows) error {
+			var id, vid, vstatus string
+			if err := rows.Scan(&id, &vid, &vstatus); err != nil {
 				return err
 			}
-			started[it.CheckID] = true
-			// Only the first check of a verification moves it; the others
-			// leave the row (and its lock) to their siblings.
-			if vstatus == string(verification.StatusQueued) && !moved {
-				if _, err := c.exec(ctx, runVerificationSQL, insurerID, vid, micros(at)); err != nil {
-					return err
-				}
-				moved = true
+			started[id] = true
+			if vstatus == string(verification.StatusQueued) {
+				queued[vid] = true
 			}
-			if it.Audit != nil {
+			return nil
+		}, query, args...)
+		if err != nil {
+			return err
+		}
+		for _, vid := range slices.Sorted(maps.Keys(queued)) {
+			if _, err := c.exec(ctx, runVerificationSQL, insurerID, vid, micros(at)); err != nil {
+				return err
+			}
+		}
+		var entries []audit.Entry
+		for _, it := range items {
+			if started[it.CheckID] && it.Audit != nil {
 				entries = append(entries, *it.Audit)
 			}
 		}
@@ -265,15 +284,13 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 		var settle []ver
 		var usage []billing.Usage
 		last := map[ver]time.Time{}
+		if err := s.applyCheckUpdates(ctx, c, us, signals, applied); err != nil {
+			return err
+		}
 		for i, u := range us {
-			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
-			if err != nil {
-				return err
-			}
-			if !ok {
+			if !applied[i] {
 				continue
 			}
-			applied[i] = true
 			if u.Usage != nil {
 				usage = append(usage, *u.Usage) // written with the result, priced by RollUpUsage
 			}
@@ -306,6 +323,106 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 		return nil
 	})
 	return applied, scored, err
+}
+
+// applyCheckUpdates writes the check rows of us whose guards match, with
+// their events, and sets applied[i] for each one written. Several go in
+// one statement; one at a time when a check appears twice (the second
+// update must see the first) or a guard lists more statuses than the
+// statement holds.
+func (s *Store) applyCheckUpdates(ctx context.Context, c conn, us []pipeline.CheckUpdate, signals []string, applied []bool) error {
+	seen := make(map[string]bool, len(us))
+	batch := len(us) > 1
+	for _, u := range us {
+		if seen[u.CheckID] || len(u.From) > 2 {
+			batch = false
+		}
+		seen[u.CheckID] = true
+	}
+	if !batch {
+		for i, u := range us {
+			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
+			if err != nil {
+				return err
+			}
+			applied[i] = ok
+		}
+		return nil
+	}
+	var casts map[int]string
+	if s.dialect == Postgres {
+		casts = updateChecksCasts
+	}
+	args := make([]any, 0, len(us)*updateChecksWidth)
+	for i, u := range us {
+		args = append(args, checkUpdateRow(u, signals[i])...)
+	}
+	written := map[string]bool{}
+	err := c.each(ctx, func(rows *sql.Rows) error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		written[id] = true
+		return nil
+	}, updateChecksSQL(len(us), casts), args...)
+	if err != nil {
+		return err
+	}
+	for i, u := range us {
+		if applied[i] = written[u.CheckID]; !applied[i] {
+			continue
+		}
+		for _, ev := range u.Events {
+			if err := insertEvent(ctx, c, ev); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// updateChecksWidth is the number of parameters per check in
+// updateChecksSQL, in checkUpdateRow's order.
+const updateChecksWidth = 18
+
+// updateChecksCasts types, for PostgreSQL, the parameters of
+// updateChecksSQL's rows that are not text.
+var updateChecksCasts = map[int]string{9: "bigint", 10: "bigint", 11: "bigint", 12: "integer", 13: "bytea", 17: "integer"}
+
+// updateChecksSQL writes n guarded check updates in one statement and
+// returns the ids of the checks it wrote. Each row: the insurer, the
+// check, the new values, the two statuses the check may be in and the
+// attempts it must have (-1: any).
+func updateChecksSQL(n int, casts map[int]string) string {
+	return `UPDATE checks SET status = v.column3, partner = v.column4, outcome = v.column5, signals = v.column6,
+		reason = v.column7, partner_reference = v.column8, evidence_key = v.column9, poll_after = v.column10,
+		updated_at = v.column11, completed_at = v.column12, attempts = checks.attempts + v.column13,
+		evidence = v.column14, evidence_sha256 = v.column15
+		FROM (VALUES ` + valueRowsFrom(1, n, updateChecksWidth, casts) + `) AS v
+		WHERE checks.insurer_id = v.column1 AND checks.id = v.column2 AND checks.status IN (v.column16, v.column17)
+			AND (v.column18 < 0 OR checks.attempts = v.column18)
+		RETURNING checks.id`
+}
+
+// checkUpdateRow is u's row of updateChecksSQL; signals is u's as JSON.
+func checkUpdateRow(u pipeline.CheckUpdate, signals string) []any {
+	inc := 0
+	if u.IncAttempts {
+		inc = 1
+	}
+	var sealed any // NULL: no answer kept
+	if len(u.Evidence) > 0 {
+		sealed = u.Evidence
+	}
+	completed := sql.NullInt64{}
+	if u.Status.Terminal() {
+		completed = nullMicros(u.At)
+	}
+	from := []string{string(u.From[0]), string(u.From[len(u.From)-1])}
+	return []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), signals, u.Reason,
+		u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At), completed, inc, sealed, u.EvidenceSHA256,
+		from[0], from[1], u.Attempts}
 }
 
 // applyCheckUpdate writes u's check row when its guard matches, with its
@@ -603,14 +720,30 @@ func placeholders(first, n int) string {
 
 // valueRows lists rows tuples of width parameters from $1:
 // "($1, $2), ($3, $4)".
-func valueRows(rows, width int) string {
+func valueRows(rows, width int) string { return valueRowsFrom(1, rows, width, nil) }
+
+// valueRowsFrom lists rows tuples of width parameters from $first. casts
+// gives, by position in a tuple, the PostgreSQL type of a parameter the
+// statement does not otherwise type (a VALUES column is text unless
+// told); SQLite, which has no such syntax and needs none, passes nil.
+func valueRowsFrom(first, rows, width int, casts map[int]string) string {
 	var b strings.Builder
 	for r := range rows {
 		if r > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("(")
-		b.WriteString(placeholders(1+r*width, width))
+		for i := range width {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$")
+			b.WriteString(strconv.Itoa(first + r*width + i))
+			if t, ok := casts[i]; ok {
+				b.WriteString("::")
+				b.WriteString(t)
+			}
+		}
 		b.WriteString(")")
 	}
 	return b.String()

@@ -3,6 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -397,6 +399,134 @@ func TestUpdateChecksAndScore(t *testing.T) {
 		if got.Status != verification.StatusRunning || got.Outcome != nil || events(w) != 0 ||
 			got.Checks[0].Status != risk.CheckCompleted && got.Checks[1].Status != risk.CheckCompleted {
 			t.Fatalf("not scored: %+v, %d events", got, events(w))
+		}
+	})
+}
+
+// Several answers go in one statement; each check ends exactly as it does
+// when its answer is applied alone, guards included, and the checks
+// started together are started as one at a time would be.
+func TestCheckBatchesMatchOneByOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		types := []risk.CheckType{risk.CheckWatchlist, risk.CheckDocumentRegistry, risk.CheckImmigrationStatus, risk.CheckBorderMovements}
+		open := []risk.CheckStatus{risk.CheckPending, risk.CheckAwaitingPartner}
+		updates := func(v verification.Verification) []pipeline.CheckUpdate {
+			c := v.Checks
+			return []pipeline.CheckUpdate{
+				{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c[0].ID, From: open, Attempts: 1, Status: risk.CheckCompleted,
+					Partner: "wl", Outcome: "ALERT", Signals: []risk.Signal{{Code: risk.SignalWatchlistStrong, CheckID: c[0].ID}},
+					PartnerReference: "ref-0", EvidenceKey: "k-0", Evidence: []byte{0, 1, 2, 255}, EvidenceSHA256: "abc", At: at},
+				{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c[1].ID, From: open, Attempts: -1, Status: risk.CheckAwaitingPartner,
+					Partner: "reg", PartnerReference: "case-1", PollAfter: at.Add(time.Minute), IncAttempts: true, At: at.Add(time.Millisecond)},
+				// Its attempts guard fails: nothing written.
+				{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c[2].ID, From: open, Attempts: 7, Status: risk.CheckCompleted,
+					Outcome: "CLEAR", At: at},
+				{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c[3].ID, From: []risk.CheckStatus{risk.CheckPending}, Attempts: -1,
+					Status: risk.CheckFailed, Reason: "PARTNER_TIMEOUT", At: at.Add(2 * time.Millisecond),
+					Events: []outbox.Event{{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: outbox.CheckAwaitingPartner,
+						SubjectID: v.ID, Payload: []byte(`{}`), CreatedAt: at}}},
+			}
+		}
+		prepare := func() verification.Verification { return seedVerification(t, s, ins.ID, at, types...) }
+
+		// Started together against one at a time.
+		batch, alone := prepare(), prepare()
+		var items []pipeline.StartCheck
+		for _, c := range batch.Checks[:3] {
+			items = append(items, pipeline.StartCheck{CheckID: c.ID, Partner: "p-" + string(c.Type)})
+		}
+		items = append(items, pipeline.StartCheck{CheckID: alone.Checks[0].ID, Partner: "foreign"}) // another verification's: started too
+		started, err := s.StartChecks(ctx, ins.ID, items, at)
+		if err != nil || len(started) != 4 {
+			t.Fatalf("start together: %v %v", started, err)
+		}
+		for _, c := range alone.Checks[1:3] {
+			if ok, err := startCheck(ctx, s, ins.ID, c.ID, "p-"+string(c.Type), at, nil); err != nil || !ok {
+				t.Fatalf("start alone: %v %v", ok, err)
+			}
+		}
+		for _, v := range []verification.Verification{batch, alone} {
+			got, _ := s.PipelineVerification(ctx, ins.ID, v.ID)
+			if got.Status != verification.StatusRunning {
+				t.Fatalf("started verification %s", got.Status)
+			}
+			for i, c := range got.Checks {
+				want := 1
+				if i == 3 {
+					want = 0
+				}
+				if c.Attempts != want || (i < 3 && c.Partner != "p-"+string(c.Type)) && !(v.ID == alone.ID && i == 0) {
+					t.Fatalf("check %d started: %+v", i, c)
+				}
+			}
+		}
+
+		// Answered together against one at a time.
+		applied, err := s.UpdateChecks(ctx, updates(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, u := range updates(alone) {
+			ok, err := s.UpdateCheck(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != applied[i] {
+				t.Fatalf("update %d: alone %v, together %v", i, ok, applied[i])
+			}
+		}
+		if want := []bool{true, true, false, true}; !slices.Equal(applied, want) {
+			t.Fatalf("applied %v, want %v", applied, want)
+		}
+		b, _ := s.PipelineVerification(ctx, ins.ID, batch.ID)
+		a, _ := s.PipelineVerification(ctx, ins.ID, alone.ID)
+		if b.Status != a.Status || b.Status != verification.StatusAwaitingPartner {
+			t.Fatalf("status together %s, alone %s", b.Status, a.Status)
+		}
+		ea, _ := s.CheckEvidence(ctx, ins.ID, alone.ID)
+		eb, _ := s.CheckEvidence(ctx, ins.ID, batch.ID)
+		for i := range b.Checks {
+			cb, ca := b.Checks[i], a.Checks[i]
+			cb.ID, cb.VerificationID, ca.ID, ca.VerificationID = "", "", "", ""
+			if i == 0 {
+				cb.Partner, ca.Partner = "", "" // started under different names above
+				for k := range cb.Signals {
+					cb.Signals[k].CheckID, ca.Signals[k].CheckID = "", ""
+				}
+			}
+			if fmt.Sprintf("%+v", cb) != fmt.Sprintf("%+v", ca) {
+				t.Errorf("check %d\n together %+v\n alone    %+v", i, cb, ca)
+			}
+			if !bytes.Equal(eb[b.Checks[i].ID], ea[a.Checks[i].ID]) {
+				t.Errorf("check %d evidence: together %x, alone %x", i, eb[b.Checks[i].ID], ea[a.Checks[i].ID])
+			}
+		}
+		if !bytes.Equal(eb[b.Checks[0].ID], []byte{0, 1, 2, 255}) || b.Checks[0].EvidenceSHA256 != "abc" {
+			t.Errorf("sealed answer %x %q", eb[b.Checks[0].ID], b.Checks[0].EvidenceSHA256)
+		}
+		if c := b.Checks[1]; c.Status != risk.CheckAwaitingPartner || !c.PollAfter.Equal(at.Add(time.Minute)) || c.Attempts != 2 || !c.CompletedAt.IsZero() {
+			t.Errorf("awaiting check %+v", c)
+		}
+		if c := b.Checks[2]; c.Status != risk.CheckPending || c.Outcome != "" {
+			t.Errorf("refused update written: %+v", c)
+		}
+		var n int
+		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = '` + batch.ID + `'`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("events of the applied updates: %d %v", n, err)
+		}
+
+		// The same check twice in one call: the second sees the first.
+		w := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		first := pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: w.ID, CheckID: w.Checks[0].ID, From: []risk.CheckStatus{risk.CheckPending},
+			Attempts: -1, Status: risk.CheckAwaitingPartner, PollAfter: at.Add(time.Minute), At: at}
+		second := first
+		second.From, second.Status, second.PollAfter, second.Outcome = []risk.CheckStatus{risk.CheckAwaitingPartner}, risk.CheckCompleted, time.Time{}, "CLEAR"
+		applied, err = s.UpdateChecks(ctx, []pipeline.CheckUpdate{first, second})
+		if err != nil || !slices.Equal(applied, []bool{true, true}) {
+			t.Fatalf("same check twice: %v %v", applied, err)
 		}
 	})
 }

@@ -75,9 +75,14 @@ func TestGuardedLookupsUseKeys(t *testing.T) {
 		t.Fatalf("partial indexes %v: the sweeper's are missing", partial)
 	}
 	args := map[string][]any{
-		"start a check":             {insurerID, cid, "partner", int64(1)},
+		"start a check":             {insurerID, int64(1), cid, "partner"},
+		"start checks":              {insurerID, int64(1), cid, "a", cid, "b", cid, "c", cid, "d"},
 		"run a verification":        {insurerID, vid, int64(1)},
 		"a verification's progress": {insurerID, vid},
+	}
+	for range 4 {
+		args["record answers"] = append(args["record answers"], insurerID, cid, "COMPLETED", "partner", nil, "[]", "", "", "",
+			nil, int64(1), int64(1), 0, nil, "", "PENDING", "AWAITING_PARTNER", -1)
 	}
 	for name, query := range store.GuardedLookups {
 		a, ok := args[name]
@@ -86,6 +91,9 @@ func TestGuardedLookupsUseKeys(t *testing.T) {
 		}
 		plan, scans := explain(t, s, false, query, a...)
 		for _, sc := range scans {
+			if sc.node == "Seq Scan" && sc.relation == "checks" {
+				t.Errorf("%s: %s on %s; want a key\n%s", name, sc.node, sc.relation, plan)
+			}
 			if slices.Contains(partial, sc.index) {
 				t.Errorf("%s: %s on %s %s; want a key\n%s", name, sc.node, sc.relation, sc.index, plan)
 			}

@@ -258,3 +258,18 @@ func (c conn) ids(ctx context.Context, query string, args ...any) ([]string, err
 	}
 	return out, rows.Err()
 }
+
+// each runs a query and calls fn on each row.
+func (c conn) each(ctx context.Context, fn func(*sql.Rows) error, query string, args ...any) error {
+	rows, err := c.query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
