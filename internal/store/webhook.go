@@ -341,22 +341,17 @@ func (s *Store) WebhookAttempts(ctx context.Context, insurerID string, deliveryI
 }
 
 func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (webhook.Delivery, bool, error) {
-	var d webhook.Delivery
-	var claimed bool
-	err := s.tx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `UPDATE webhook_deliveries SET leased_until = $4
-			WHERE insurer_id = $1 AND id = $2 AND status = $3 AND next_attempt_at <= $5
-			AND (leased_until IS NULL OR leased_until <= $5)`,
-			insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now))
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		claimed = n == 1
-		d, err = whDelivery(ctx, c, insurerID, id)
-		return err
-	})
-	return d, claimed, err
+	c := s.pool()
+	d, err := whScanDelivery(c.row(ctx, `UPDATE webhook_deliveries SET leased_until = $4
+		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND next_attempt_at <= $5
+		AND (leased_until IS NULL OR leased_until <= $5)
+		RETURNING `+whDeliveryCols,
+		insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		d, err = whDelivery(ctx, c, insurerID, id) // why not: done, not due, or leased
+		return d, false, err
+	}
+	return d, err == nil, err
 }
 
 func (s *Store) ReleaseWebhookDelivery(ctx context.Context, insurerID, id string) error {
@@ -394,10 +389,11 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, r webhook.AttemptResul
 			a.Latency.Microseconds(), body, a.Error); err != nil {
 			return err
 		}
-		if r.Success {
+		switch {
+		case r.Success && r.EndpointFailing:
 			_, err = c.exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL
 				WHERE insurer_id = $1 AND id = $2 AND failing_since IS NOT NULL`, r.InsurerID, r.EndpointID)
-		} else {
+		case !r.Success && !r.EndpointFailing:
 			_, err = c.exec(ctx, `UPDATE webhook_endpoints SET failing_since = $3
 				WHERE insurer_id = $1 AND id = $2 AND failing_since IS NULL`, r.InsurerID, r.EndpointID, micros(a.AttemptedAt))
 		}

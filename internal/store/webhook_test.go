@@ -213,7 +213,7 @@ func TestWebhookStoreContract(t *testing.T) {
 			t.Fatalf("failing since: %v", ep.FailingSince)
 		}
 		t2 := t1.Add(5 * time.Second)
-		ok2 := webhook.AttemptResult{InsurerID: f.a, EndpointID: e1.ID, Status: webhook.Succeeded, Success: true,
+		ok2 := webhook.AttemptResult{InsurerID: f.a, EndpointID: e1.ID, Status: webhook.Succeeded, Success: true, EndpointFailing: true,
 			Attempt: webhook.Attempt{DeliveryID: d1.ID, Number: 2, AttemptedAt: t2, StatusCode: 204, Latency: time.Millisecond}}
 		if err := s.RecordWebhookAttempt(ctx, ok2); err != nil {
 			t.Fatal(err)

@@ -341,8 +341,9 @@ func (s *Service) record(ctx context.Context, ep Endpoint, d Delivery, now time.
 			DeliveryID: d.ID, Number: d.Attempts + 1, AttemptedAt: now,
 			StatusCode: out.status, Latency: out.latency, ResponseBody: out.body, Error: out.err,
 		},
-		Success: v.success,
-		Flag:    v.flag,
+		Success:         v.success,
+		Flag:            v.flag,
+		EndpointFailing: !ep.FailingSince.IsZero(),
 	}
 	if !v.success && r.Attempt.Error == "" {
 		r.Attempt.Error = fmt.Sprintf("endpoint answered HTTP %d", out.status)

@@ -110,6 +110,11 @@ type AttemptResult struct {
 	Success       bool
 	Flag          bool
 	Disable       DisabledReason
+	// EndpointFailing tells whether the endpoint was failing (had a
+	// failing_since) when it was read for the attempt: a success clears
+	// it only then, and a failure starts it only when it was not. An
+	// endpoint that changes in between is settled by its next attempt.
+	EndpointFailing bool
 }
 
 // Sealer seals signing secrets at rest. *vault.Vault implements it; the
