@@ -16,6 +16,8 @@ import (
 	"github.com/graphql-go/graphql/language/ast"
 	"github.com/graphql-go/graphql/language/parser"
 	"github.com/graphql-go/graphql/language/source"
+	"github.com/graphql-go/graphql/language/visitor"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/borderproof/borderproof/internal/obs"
 )
@@ -32,11 +34,26 @@ type Executor struct {
 	schema graphql.Schema
 	limits Limits
 	log    *slog.Logger
+	// docs holds documents that parsed and passed the schema's rules, by
+	// their text: a client sends the same few operations with new
+	// variables, and validation is most of the cost of a small request.
+	// Only documents without a string literal are kept (see cacheable).
+	docs *lru.Cache[string, *ast.Document]
 }
+
+// Cached documents: how many, and the longest text kept.
+const (
+	cachedDocuments   = 256
+	cachedDocumentLen = 16 << 10
+)
 
 // NewExecutor builds an executor.
 func NewExecutor(schema graphql.Schema, limits Limits, log *slog.Logger) *Executor {
-	return &Executor{schema: schema, limits: limits, log: log}
+	docs, err := lru.New[string, *ast.Document](cachedDocuments)
+	if err != nil {
+		panic(err) // only for a size below one
+	}
+	return &Executor{schema: schema, limits: limits, log: log, docs: docs}
 }
 
 // Outcome is a finished request: the result, the HTTP status to send and a
@@ -56,21 +73,31 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 	if strings.TrimSpace(req.Query) == "" {
 		return e.reject(ctx, "a query is required", "unknown")
 	}
-	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "request"})})
-	if err != nil {
-		return e.rejectErrs(ctx, []gqlerrors.FormattedError{gqlerrors.FormatError(err)}, "unknown")
-	}
-	if !wellTyped(doc) {
-		return e.reject(ctx, "every variable needs a type, as in ($id: ID!)", "unknown")
+	doc, valid := e.docs.Get(req.Query)
+	if !valid {
+		var err error
+		doc, err = parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "request"})})
+		if err != nil {
+			return e.rejectErrs(ctx, []gqlerrors.FormattedError{gqlerrors.FormatError(err)}, "unknown")
+		}
+		if !wellTyped(doc) {
+			return e.reject(ctx, "every variable needs a type, as in ($id: ID!)", "unknown")
+		}
 	}
 	op, label := operation(doc, req.OperationName)
-	// Depth and cost first: they need no schema and are linear, while some
-	// specified rules (overlapping fields) are quadratic in a wide query.
+	// Depth and cost first, on every request since they depend on the
+	// variables: they need no schema and are linear, while some specified
+	// rules (overlapping fields) are quadratic in a wide query.
 	if err := checkComplexity(doc, req.OperationName, req.Variables, e.limits); err != nil {
 		return e.reject(ctx, err.Error(), label)
 	}
-	if vr := graphql.ValidateDocument(&e.schema, doc, graphql.SpecifiedRules); !vr.IsValid {
-		return e.rejectErrs(ctx, vr.Errors, label)
+	if !valid {
+		if vr := graphql.ValidateDocument(&e.schema, doc, graphql.SpecifiedRules); !vr.IsValid {
+			return e.rejectErrs(ctx, vr.Errors, label)
+		}
+		if cacheable(req.Query, doc) {
+			e.docs.Add(req.Query, doc)
+		}
 	}
 	if op == nil {
 		return e.reject(ctx, "unknown operation name", label)
@@ -93,6 +120,26 @@ func (e *Executor) Execute(ctx context.Context, req Request, readOnly bool) Outc
 	})
 	e.annotateExecution(ctx, res.Errors, op, req.Variables)
 	return Outcome{Result: res, Status: http.StatusOK, Operation: label, Mutation: mutation}
+}
+
+// cacheable tells whether a valid document may be kept for the next
+// request with the same text: one that is not too long and spells no
+// string inline. A string literal may be a name or a document number,
+// personal data that must not outlive its request; such queries rarely
+// repeat anyway, since the data belongs in variables.
+func cacheable(query string, doc *ast.Document) bool {
+	if len(query) > cachedDocumentLen {
+		return false
+	}
+	literal := false
+	visitor.Visit(doc, &visitor.VisitorOptions{Enter: func(p visitor.VisitFuncParams) (string, any) {
+		if _, ok := p.Node.(*ast.StringValue); ok {
+			literal = true
+			return visitor.ActionBreak, nil
+		}
+		return visitor.ActionNoChange, nil
+	}}, nil)
+	return !literal
 }
 
 // wellTyped reports whether every variable definition has a complete
