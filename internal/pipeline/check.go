@@ -799,7 +799,7 @@ func (p *Pipeline) queueScore(ctx context.Context, insurerID, verificationID, ta
 func (p *Pipeline) publish(ctx context.Context, events []outbox.Event) {
 	for _, ev := range events {
 		if p.d.Publisher != nil {
-			err := p.d.Publisher.Publish(ctx, ev.ID)
+			err := p.d.Publisher.PublishEvent(ctx, ev)
 			if err == nil {
 				continue
 			}

@@ -121,15 +121,16 @@ func (p *Pipeline) documentReused(ctx context.Context, v verification.Verificati
 	if err != nil {
 		return false, err
 	}
+	digests := make([]string, 0, len(pii.Documents))
 	for _, d := range pii.Documents {
 		digest, err := p.d.Sealer.BlindIndex(ctx, v.InsurerID, vault.IndexDocument, vault.DocumentKey(d.IssuingCountry, d.Number))
 		if err != nil {
 			return false, err
 		}
-		reused, err := p.d.Store.DocumentReused(ctx, v.InsurerID, v.ID, digest, person)
-		if err != nil || reused {
-			return reused, err
-		}
+		digests = append(digests, digest)
 	}
-	return false, nil
+	if len(digests) == 0 {
+		return false, nil
+	}
+	return p.d.Store.DocumentReused(ctx, v.InsurerID, v.ID, digests, person)
 }

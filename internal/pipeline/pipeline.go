@@ -55,8 +55,8 @@ type Store interface {
 	// Sealed returns the wrapped key and sealed personal data.
 	Sealed(ctx context.Context, insurerID, mode, id string) (wrappedKey, sealed []byte, err error)
 	// DocumentReused reports whether another verification of the insurer
-	// holds the document digest without the person digest.
-	DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error)
+	// holds one of the document digests without the person digest.
+	DocumentReused(ctx context.Context, insurerID, exceptID string, documentDigests []string, personDigest string) (bool, error)
 	// StartChecks records an attempt on each item's check that is still
 	// PENDING (attempts+1, the partner, updated_at) with the item's audit
 	// entry, and moves a QUEUED verification to RUNNING, in one
@@ -199,10 +199,11 @@ type Bundler interface {
 }
 
 // Publisher publishes an outbox event now: webhook deliveries and live
-// subscribers (webhook.Service.Publish, the event:publish handler). It is
-// idempotent.
+// subscribers (webhook.Service.PublishEvent, what the event:publish
+// handler does once it has read the event). It is idempotent. The event
+// is the one just committed, so it is not read again.
 type Publisher interface {
-	Publish(ctx context.Context, eventID string) error
+	PublishEvent(ctx context.Context, ev outbox.Event) error
 }
 
 // Enqueuer queues a task; an existing task id is success.

@@ -194,8 +194,8 @@ type recordingPublisher struct {
 	fail bool
 }
 
-func (r *recordingPublisher) Publish(_ context.Context, eventID string) error {
-	r.ids = append(r.ids, eventID)
+func (r *recordingPublisher) PublishEvent(_ context.Context, ev outbox.Event) error {
+	r.ids = append(r.ids, ev.ID)
 	if r.fail {
 		return errs.E(errs.Unavailable, "database restarting")
 	}

@@ -125,15 +125,22 @@ func (s *Store) UnbundledVerifications(ctx context.Context, before time.Time, li
 }
 
 // DocumentReused reports whether another verification of the insurer holds
-// the document digest but not the person digest.
-func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID, documentDigest, personDigest string) (bool, error) {
-	var n int
-	err := s.pool().row(ctx, `SELECT COUNT(*) FROM blind_index d
-		WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest = $2 AND d.verification_id <> $3
+// one of the document digests but not the person digest.
+func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID string, documentDigests []string, personDigest string) (bool, error) {
+	if len(documentDigests) == 0 {
+		return false, nil
+	}
+	args := []any{insurerID, exceptID, personDigest}
+	for _, d := range documentDigests {
+		args = append(args, d)
+	}
+	var reused bool
+	err := s.pool().row(ctx, `SELECT EXISTS (SELECT 1 FROM blind_index d
+		WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest IN (`+placeholders(4, len(documentDigests))+`)
+		AND d.verification_id <> $2
 		AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
-			AND p.digest = $4 AND p.verification_id = d.verification_id)`,
-		insurerID, documentDigest, exceptID, personDigest).Scan(&n)
-	return n > 0, err
+			AND p.digest = $3 AND p.verification_id = d.verification_id))`, args...).Scan(&reused)
+	return reused, err
 }
 
 // Statements that find one row by id and check its status. They must go
@@ -584,33 +591,37 @@ func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool
 }
 
 // saveOutcome writes o (raw is its outcome as JSON) and its events when the
-// verification may move to o.Status, and reports whether it did.
+// verification may move to o.Status, and reports whether it did. The
+// statuses it may move from are the guard of the one UPDATE.
 func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []byte) (bool, error) {
-	var status string
-	err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, notFound("verification")
+	var from []any
+	for _, st := range verification.Statuses {
+		if verification.CanMove(st, o.Status) {
+			from = append(from, string(st))
+		}
 	}
-	if err != nil {
-		return false, err
-	}
-	if !verification.CanMove(verification.Status(status), o.Status) {
+	if len(from) == 0 {
 		return false, nil
 	}
 	completed := sql.NullInt64{}
 	if o.Status == verification.StatusCompleted {
 		completed = nullMicros(o.At)
 	}
+	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
+		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed}, from...)
 	res, err := c.exec(ctx, `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
 		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
-		WHERE insurer_id = $1 AND id = $2 AND status = $12`,
-		o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
-		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed, status)
+		WHERE insurer_id = $1 AND id = $2 AND status IN (`+placeholders(12, len(from))+`)`, args...)
 	if err != nil {
 		return false, err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return false, nil
+		var status string
+		err := c.row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, notFound("verification")
+		}
+		return false, err
 	}
 	for _, ev := range o.Events {
 		if err := insertEvent(ctx, c, ev); err != nil {

@@ -196,13 +196,13 @@ func TestPipelineStoreContract(t *testing.T) {
 
 		// Document reuse: the same document digest under another person.
 		w := seedVerification(t, s, ins.ID, t0.Add(time.Second), risk.CheckDocumentMRZ)
-		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, "doc-"+ins.ID, "person-"+w.ID); err != nil || !reused {
+		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, []string{"doc-other", "doc-" + ins.ID}, "person-"+w.ID); err != nil || !reused {
 			t.Fatalf("reuse by another person: %v %v", reused, err)
 		}
-		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, "doc-"+ins.ID, "person-"+v.ID); err != nil || reused {
+		if reused, err := s.DocumentReused(ctx, ins.ID, w.ID, []string{"doc-" + ins.ID}, "person-"+v.ID); err != nil || reused {
 			t.Fatalf("same person flagged: %v %v", reused, err)
 		}
-		if reused, err := s.DocumentReused(ctx, other.ID, w.ID, "doc-"+ins.ID, "person-"+w.ID); err != nil || reused {
+		if reused, err := s.DocumentReused(ctx, other.ID, w.ID, []string{"doc-" + ins.ID}, "person-"+w.ID); err != nil || reused {
 			t.Fatalf("another insurer's index consulted: %v %v", reused, err)
 		}
 

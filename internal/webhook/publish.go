@@ -3,7 +3,9 @@ package webhook
 import (
 	"context"
 	"slices"
+	"time"
 
+	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/tenant"
 )
 
@@ -18,6 +20,14 @@ func (s *Service) Publish(ctx context.Context, eventID string) error {
 	if err != nil {
 		return err
 	}
+	return s.PublishEvent(ctx, ev)
+}
+
+// PublishEvent is Publish with the event in hand: the one its writer has
+// just committed. Its time is taken as stored (UTC, microseconds), so that
+// live subscribers see the same event either way.
+func (s *Service) PublishEvent(ctx context.Context, ev outbox.Event) error {
+	ev.CreatedAt = ev.CreatedAt.UTC().Truncate(time.Microsecond)
 	mode := tenant.Mode(ev.Mode)
 	endpoints, err := s.store.EnabledWebhookEndpoints(ctx, ev.InsurerID, mode)
 	if err != nil {
