@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -527,6 +529,45 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 		applied, err = s.UpdateChecks(ctx, []pipeline.CheckUpdate{first, second})
 		if err != nil || !slices.Equal(applied, []bool{true, true}) {
 			t.Fatalf("same check twice: %v %v", applied, err)
+		}
+	})
+}
+
+// CreateVerification returns the verification exactly as reading it back
+// does, which it no longer does.
+func TestCreateVerificationReturnsItAsStored(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		paris := time.FixedZone("Paris", 3600)
+		at := time.Date(2026, 11, 27, 13, 4, 5, 123456789, paris)
+		for i, meta := range []string{`{"channel": "broker", "n": 2}`, "{}", ""} {
+			vid := id.NewAt(id.Verification, at)
+			v := verification.Verification{ID: vid, InsurerID: ins.ID, Mode: "LIVE", Status: verification.StatusQueued,
+				ExternalReference: "ext-" + strconv.Itoa(i), IdempotencyKey: "idem-" + strconv.Itoa(i), RequestHash: "h", APIKeyID: "key_x",
+				Product: "TRAVEL", CoverageCountry: "FRA", PolicyStart: "2026-12-01", PolicyEnd: "2027-01-01", Metadata: json.RawMessage(meta),
+				DeadlineAt: at.Add(72 * time.Hour), CreatedAt: at, UpdatedAt: at,
+				Consent: verification.Consent{ID: id.New(id.Consent), Reference: "c-1", ObtainedAt: at.Add(-time.Hour), LawfulBasis: "CONSENT",
+					Purposes: []string{"UNDERWRITING", "FRAUD_PREVENTION"}}}
+			if i == 2 {
+				v.ExternalReference, v.IdempotencyKey = "", ""
+			}
+			for _, ct := range []risk.CheckType{risk.CheckWatchlist, risk.CheckDocumentMRZ, risk.CheckImmigrationStatus} {
+				v.Checks = append(v.Checks, verification.Check{ID: id.NewAt(id.Check, at), VerificationID: vid, InsurerID: ins.ID,
+					Type: ct, Status: risk.CheckPending, CreatedAt: at, UpdatedAt: at})
+			}
+			slices.Reverse(v.Checks) // not in id order
+			got, created, err := s.CreateVerification(ctx, verification.NewVerification{Verification: v, WrappedKey: []byte("k"), SealedPII: []byte("p")})
+			if err != nil || !created {
+				t.Fatalf("create: %v %v", created, err)
+			}
+			read, err := s.Verification(ctx, ins.ID, "LIVE", vid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, read) {
+				t.Errorf("metadata %q:\n returned %+v\n read     %+v", meta, got, read)
+			}
 		}
 	})
 }
