@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,24 +225,39 @@ func whInsertDelivery(ctx context.Context, c conn, d webhook.Delivery) (bool, er
 	return n == 1, nil
 }
 
+// CreateWebhookDeliveries inserts the deliveries of one event that do not
+// exist yet, in one statement, and returns the event's deliveries not yet
+// attempted. When every one was new, those are the ones just inserted: a
+// delivery of the event that another run inserted is that run's to queue.
+// Otherwise (a run again after a crash) they are read.
 func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []webhook.Delivery) ([]webhook.Delivery, error) {
-	var out []webhook.Delivery
-	err := s.tx(ctx, func(c conn) error {
-		for _, d := range ds {
-			if d.InsurerID != insurerID || d.EventID != eventID {
-				return errs.E(errs.Internal, "delivery of another event")
-			}
-			if _, err := whInsertDelivery(ctx, c, d); err != nil {
-				return err
-			}
+	args := make([]any, 0, 9*len(ds))
+	for _, d := range ds {
+		if d.InsurerID != insurerID || d.EventID != eventID {
+			return nil, errs.E(errs.Internal, "delivery of another event")
 		}
+		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
+			nullMicros(d.NextAttemptAt), micros(d.CreatedAt))
+	}
+	c := s.pool()
+	var out []webhook.Delivery
+	if len(ds) > 0 {
 		var err error
-		out, err = whDeliveries(ctx, c, `SELECT `+whDeliveryCols+` FROM webhook_deliveries
-			WHERE insurer_id = $1 AND event_id = $2 AND status = $3 AND attempts = 0 ORDER BY id`,
-			insurerID, eventID, string(webhook.Pending))
-		return err
-	})
-	return out, err
+		out, err = whDeliveries(ctx, c, `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
+			status, next_attempt_at, created_at) VALUES `+valueRows(len(ds), 9)+`
+			ON CONFLICT (event_id, endpoint_id) DO NOTHING
+			RETURNING `+whDeliveryCols, args...)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == len(ds) {
+			slices.SortFunc(out, func(a, b webhook.Delivery) int { return strings.Compare(a.ID, b.ID) })
+			return out, nil
+		}
+	}
+	return whDeliveries(ctx, c, `SELECT `+whDeliveryCols+` FROM webhook_deliveries
+		WHERE insurer_id = $1 AND event_id = $2 AND status = $3 AND attempts = 0 ORDER BY id`,
+		insurerID, eventID, string(webhook.Pending))
 }
 
 func (s *Store) CreateWebhookTestDelivery(ctx context.Context, ev outbox.Event, d webhook.Delivery) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +160,11 @@ func TestWebhookStoreContract(t *testing.T) {
 		pending, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{d1, d2})
 		if err != nil || len(pending) != 2 {
 			t.Fatalf("create deliveries: %d %v", len(pending), err)
+		}
+		for _, p := range pending {
+			if read, err := s.WebhookDelivery(ctx, f.a, p.ID); err != nil || !reflect.DeepEqual(read, p) {
+				t.Fatalf("created delivery\n returned %+v\n read     %+v %v", p, read, err)
+			}
 		}
 		again, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{f.delivery(ev, e1), f.delivery(ev, e2)})
 		if err != nil || len(again) != 2 || again[0].ID != d1.ID || again[1].ID != d2.ID {
