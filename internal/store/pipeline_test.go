@@ -568,6 +568,39 @@ func TestCreateVerificationReturnsItAsStored(t *testing.T) {
 			if !reflect.DeepEqual(got, read) {
 				t.Errorf("metadata %q:\n returned %+v\n read     %+v", meta, got, read)
 			}
+			if i != 0 {
+				continue
+			}
+			// The same idempotency key again: the first is returned and
+			// nothing of the second is written.
+			again := v
+			again.ID, again.Consent.ID = id.NewAt(id.Verification, at), id.New(id.Consent)
+			again.Checks = []verification.Check{{ID: id.NewAt(id.Check, at), VerificationID: again.ID, InsurerID: ins.ID,
+				Type: risk.CheckWatchlist, Status: risk.CheckPending, CreatedAt: at, UpdatedAt: at}}
+			prev, created, err := s.CreateVerification(ctx, verification.NewVerification{Verification: again, WrappedKey: []byte("k"), SealedPII: []byte("p"),
+				BlindIndex: []verification.BlindEntry{{Kind: "document", Digest: "d-again"}}})
+			if err != nil || created || prev.ID != vid {
+				t.Fatalf("same key: created %v, got %s, want %s: %v", created, prev.ID, vid, err)
+			}
+			// A later insert that fails takes the verification with it.
+			broken := again
+			broken.ID, broken.IdempotencyKey = id.NewAt(id.Verification, at), "idem-broken"
+			dup := verification.Check{ID: id.NewAt(id.Check, at), VerificationID: broken.ID, InsurerID: ins.ID,
+				Type: risk.CheckWatchlist, Status: risk.CheckPending, CreatedAt: at, UpdatedAt: at}
+			broken.Checks = []verification.Check{dup, dup}
+			if _, _, err := s.CreateVerification(ctx, verification.NewVerification{Verification: broken, WrappedKey: []byte("k"), SealedPII: []byte("p")}); err == nil {
+				t.Fatal("a check twice: no error")
+			}
+			var n int
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM verifications WHERE id = '` + broken.ID + `'`).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("verification of a failed create: %d %v", n, err)
+			}
+			for _, table := range []string{"checks", "consents", "blind_index"} {
+				var n int
+				if err := s.DB().QueryRow(`SELECT COUNT(*) FROM ` + table + ` WHERE verification_id = '` + again.ID + `'`).Scan(&n); err != nil || n != 0 {
+					t.Errorf("%s rows of the refused verification: %d %v", table, n, err)
+				}
+			}
 		}
 	})
 }

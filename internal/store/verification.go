@@ -16,6 +16,9 @@ import (
 	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 var (
@@ -25,54 +28,30 @@ var (
 
 func (s *Store) CreateVerification(ctx context.Context, nv verification.NewVerification) (verification.Verification, bool, error) {
 	v := nv.Verification
-	created := false
-	err := s.tx(ctx, func(c conn) error {
-		meta := string(v.Metadata)
-		if meta == "" {
-			meta = "{}"
-		}
-		res, err := c.exec(ctx, `INSERT INTO verifications (id, insurer_id, mode, status, external_reference, idempotency_key,
-			request_hash, api_key_id, product, coverage_country, policy_start, policy_end, wrapped_key, sealed_pii,
-			metadata, deadline_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT DO NOTHING`,
-			v.ID, v.InsurerID, v.Mode, string(v.Status), nullString(v.ExternalReference), nullString(v.IdempotencyKey),
-			v.RequestHash, v.APIKeyID, v.Product, v.CoverageCountry, v.PolicyStart, v.PolicyEnd, nv.WrappedKey, nv.SealedPII,
-			meta, micros(v.DeadlineAt), micros(v.CreatedAt), micros(v.UpdatedAt))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // the idempotency key is taken
-		}
-		created = true
-		if len(v.Checks) > 0 {
-			args := make([]any, 0, 7*len(v.Checks))
-			for _, ch := range v.Checks {
-				args = append(args, ch.ID, v.ID, v.InsurerID, string(ch.Type), string(ch.Status), micros(ch.CreatedAt), micros(ch.UpdatedAt))
-			}
-			if _, err := c.exec(ctx, `INSERT INTO checks (id, verification_id, insurer_id, type, status, created_at, updated_at)
-				VALUES `+valueRows(len(v.Checks), 7), args...); err != nil {
+	stmts := createStatements(nv)
+	var created bool
+	var err error
+	if s.dialect == Postgres {
+		created, err = s.createPipelined(ctx, stmts)
+	} else {
+		err = s.tx(ctx, func(c conn) error {
+			res, err := c.exec(ctx, stmts[0].sql+` ON CONFLICT DO NOTHING`, stmts[0].args...)
+			if err != nil {
 				return err
 			}
-		}
-		cs := v.Consent
-		if _, err := c.exec(ctx, `INSERT INTO consents (id, insurer_id, verification_id, reference, obtained_at, lawful_basis, purposes, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			cs.ID, v.InsurerID, v.ID, cs.Reference, micros(cs.ObtainedAt), cs.LawfulBasis, strings.Join(cs.Purposes, " "), micros(v.CreatedAt)); err != nil {
-			return err
-		}
-		if len(nv.BlindIndex) == 0 {
+			if n, _ := res.RowsAffected(); n == 0 {
+				created = false // a retried transaction starts again
+				return nil      // the idempotency key is taken
+			}
+			created = true
+			for _, st := range stmts[1:] {
+				if _, err := c.exec(ctx, st.sql, st.args...); err != nil {
+					return err
+				}
+			}
 			return nil
-		}
-		args := make([]any, 0, 5*len(nv.BlindIndex))
-		for _, b := range nv.BlindIndex {
-			args = append(args, v.InsurerID, b.Kind, b.Digest, v.ID, micros(v.CreatedAt))
-		}
-		_, err = c.exec(ctx, `INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
-			VALUES `+valueRows(len(nv.BlindIndex), 5)+` ON CONFLICT DO NOTHING`, args...)
-		return err
-	})
+		})
+	}
 	if err != nil {
 		return verification.Verification{}, false, err
 	}
@@ -81,6 +60,88 @@ func (s *Store) CreateVerification(ctx context.Context, nv verification.NewVerif
 		return prev, false, err
 	}
 	return asStored(v), true, nil
+}
+
+// statement is one statement of a write sent as a whole.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// createStatements are the inserts of a new verification: the
+// verification itself first, then its checks, consent and blind index.
+func createStatements(nv verification.NewVerification) []statement {
+	v := nv.Verification
+	meta := string(v.Metadata)
+	if meta == "" {
+		meta = "{}"
+	}
+	out := []statement{{`INSERT INTO verifications (id, insurer_id, mode, status, external_reference, idempotency_key,
+		request_hash, api_key_id, product, coverage_country, policy_start, policy_end, wrapped_key, sealed_pii,
+		metadata, deadline_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		[]any{v.ID, v.InsurerID, v.Mode, string(v.Status), nullString(v.ExternalReference), nullString(v.IdempotencyKey),
+			v.RequestHash, v.APIKeyID, v.Product, v.CoverageCountry, v.PolicyStart, v.PolicyEnd, nv.WrappedKey, nv.SealedPII,
+			meta, micros(v.DeadlineAt), micros(v.CreatedAt), micros(v.UpdatedAt)}}}
+	if len(v.Checks) > 0 {
+		args := make([]any, 0, 7*len(v.Checks))
+		for _, ch := range v.Checks {
+			args = append(args, ch.ID, v.ID, v.InsurerID, string(ch.Type), string(ch.Status), micros(ch.CreatedAt), micros(ch.UpdatedAt))
+		}
+		out = append(out, statement{`INSERT INTO checks (id, verification_id, insurer_id, type, status, created_at, updated_at)
+			VALUES ` + valueRows(len(v.Checks), 7), args})
+	}
+	cs := v.Consent
+	out = append(out, statement{`INSERT INTO consents (id, insurer_id, verification_id, reference, obtained_at, lawful_basis, purposes, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		[]any{cs.ID, v.InsurerID, v.ID, cs.Reference, micros(cs.ObtainedAt), cs.LawfulBasis, strings.Join(cs.Purposes, " "), micros(v.CreatedAt)}})
+	if len(nv.BlindIndex) > 0 {
+		args := make([]any, 0, 5*len(nv.BlindIndex))
+		for _, b := range nv.BlindIndex {
+			args = append(args, v.InsurerID, b.Kind, b.Digest, v.ID, micros(v.CreatedAt))
+		}
+		out = append(out, statement{`INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
+			VALUES ` + valueRows(len(nv.BlindIndex), 5) + ` ON CONFLICT DO NOTHING`, args})
+	}
+	return out
+}
+
+// createPipelined sends a new verification's inserts to PostgreSQL in one
+// round trip, as one implicit transaction (a pipeline ending in one Sync):
+// it was six round trips with the transaction's begin and commit. A
+// verification whose idempotency key is taken fails its first insert,
+// which rolls back the whole: created is false, and nothing is written.
+func (s *Store) createPipelined(ctx context.Context, stmts []statement) (created bool, err error) {
+	for attempt := 0; ; attempt++ {
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.sql, st.args...)
+		}
+		err = s.pipeline(ctx, b)
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.Code == "23505" && pg.TableName == "verifications" {
+			return false, nil
+		}
+		if err == nil || !retryable(err) || attempt == 4 {
+			return err == nil, err
+		}
+	}
+}
+
+// pipeline runs a batch on one connection of the pool (PostgreSQL only).
+func (s *Store) pipeline(ctx context.Context, b *pgx.Batch) error {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errs.E(errs.Internal, "a pipeline needs a pgx connection")
+		}
+		return pc.Conn().SendBatch(ctx, b).Close()
+	})
 }
 
 // asStored is a new verification as reading it back returns it: times in
