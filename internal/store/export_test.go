@@ -6,6 +6,7 @@ var GuardedLookups = map[string]string{
 	"start a check":             startChecksSQL(1),
 	"start checks":              startChecksSQL(4),
 	"record answers":            updateChecksSQL(4, updateChecksCasts),
+	"start checks, PostgreSQL":  startChecksPGSQL(4, 2),
 	"run a verification":        runVerificationSQL,
 	"a verification's progress": checkProgressSQL,
 }

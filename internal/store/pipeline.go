@@ -171,6 +171,34 @@ func startChecksSQL(n int) string {
 			WHERE vv.insurer_id = checks.insurer_id AND vv.id = checks.verification_id)`
 }
 
+// startChecksPGSQL is StartChecks as one PostgreSQL statement (data-modifying
+// CTEs, which SQLite lacks): the attempts, the move of a QUEUED verification
+// to RUNNING and the audit entries of the checks it started, in one round
+// trip where the transaction took five. $1 the insurer, $2 the time; then
+// n rows of check id and partner; then audits rows of the audit entry's
+// columns (audit_log's order) and the id of its check.
+func startChecksPGSQL(n, audits int) string {
+	q := `WITH started AS (
+		UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2
+		FROM (VALUES ` + valueRowsFrom(3, n, 2, nil) + `) AS v
+		WHERE checks.insurer_id = $1 AND checks.id = v.column1 AND checks.status = 'PENDING'
+		RETURNING checks.id, checks.verification_id
+	), running AS (
+		UPDATE verifications SET status = 'RUNNING', updated_at = $2
+		WHERE insurer_id = $1 AND id IN (SELECT verification_id FROM started) AND status = 'QUEUED'
+		RETURNING id
+	)`
+	if audits > 0 {
+		q += `, audited AS (
+		INSERT INTO audit_log (id, insurer_id, actor, action, verification_id, purpose, request_id, detail, created_at)
+		SELECT a.column1, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9
+		FROM (VALUES ` + valueRowsFrom(3+2*n, audits, 10, map[int]string{8: "bigint"}) + `) AS a
+		JOIN started ON started.id = a.column10
+	)`
+	}
+	return q + ` SELECT id FROM started`
+}
+
 // StartChecks counts an attempt on each item's check that is still
 // PENDING, appends the items' audit entries, and moves a QUEUED
 // verification to RUNNING, in one transaction (nothing is written for a
@@ -186,6 +214,34 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 		args = append(args, it.CheckID, it.Partner)
 	}
 	started := map[string]bool{}
+	if s.dialect == Postgres {
+		var audits []any
+		n := 0
+		for _, it := range items {
+			if e := it.Audit; e != nil {
+				detail := string(e.Detail)
+				if detail == "" {
+					detail = "{}"
+				}
+				audits = append(audits, e.ID, e.InsurerID, e.Actor, e.Action, nullString(e.VerificationID), e.Purpose, e.RequestID,
+					detail, micros(e.CreatedAt), it.CheckID)
+				n++
+			}
+		}
+		query, all := startChecksPGSQL(len(items), n), append(args, audits...)
+		err := s.retry(ctx, func() error {
+			clear(started)
+			return s.pool().each(ctx, func(rows *sql.Rows) error {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				started[id] = true
+				return nil
+			}, query, all...)
+		})
+		return started, err
+	}
 	err := s.tx(ctx, func(c conn) error {
 		clear(started) // a retried transaction starts again
 		queued := map[string]bool{}

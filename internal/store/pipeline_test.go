@@ -437,8 +437,19 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 		// Started together against one at a time.
 		batch, alone := prepare(), prepare()
 		var items []pipeline.StartCheck
+		entry := func(v verification.Verification, c verification.Check) *audit.Entry {
+			return &audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "system", Action: "partner.data_shared",
+				VerificationID: v.ID, Detail: json.RawMessage(`{"checkId":"` + c.ID + `"}`), CreatedAt: at}
+		}
+		audits := func(v verification.Verification) int {
+			var n int
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM audit_log WHERE verification_id = '` + v.ID + `'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
 		for _, c := range batch.Checks[:3] {
-			items = append(items, pipeline.StartCheck{CheckID: c.ID, Partner: "p-" + string(c.Type)})
+			items = append(items, pipeline.StartCheck{CheckID: c.ID, Partner: "p-" + string(c.Type), Audit: entry(batch, c)})
 		}
 		items = append(items, pipeline.StartCheck{CheckID: alone.Checks[0].ID, Partner: "foreign"}) // another verification's: started too
 		started, err := s.StartChecks(ctx, ins.ID, items, at)
@@ -518,6 +529,18 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 		var n int
 		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = '` + batch.ID + `'`).Scan(&n); err != nil || n != 1 {
 			t.Errorf("events of the applied updates: %d %v", n, err)
+		}
+
+		// Only the checks started have their sharing recorded: a start of
+		// a check no longer PENDING writes nothing.
+		if n := audits(batch); n != 3 {
+			t.Fatalf("audit entries of three started checks: %d", n)
+		}
+		again, err := s.StartChecks(ctx, ins.ID, []pipeline.StartCheck{
+			{CheckID: batch.Checks[0].ID, Partner: "late", Audit: entry(batch, batch.Checks[0])},
+			{CheckID: batch.Checks[2].ID, Partner: "p-" + string(batch.Checks[2].Type), Audit: entry(batch, batch.Checks[2])}}, at)
+		if err != nil || len(again) != 1 || !again[batch.Checks[2].ID] || audits(batch) != 4 {
+			t.Fatalf("start again: %v %v, %d audit entries", again, err, audits(batch))
 		}
 
 		// The same check twice in one call: the second sees the first.

@@ -80,6 +80,9 @@ func TestGuardedLookupsUseKeys(t *testing.T) {
 		"run a verification":        {insurerID, vid, int64(1)},
 		"a verification's progress": {insurerID, vid},
 	}
+	args["start checks, PostgreSQL"] = append(slices.Clone(args["start checks"]),
+		"aud_1", insurerID, "system", "partner.data_shared", vid, "", "", "{}", int64(1), cid,
+		"aud_2", insurerID, "system", "partner.data_shared", vid, "", "", "{}", int64(1), cid)
 	for range 4 {
 		args["record answers"] = append(args["record answers"], insurerID, cid, "COMPLETED", "partner", nil, "[]", "", "", "",
 			nil, int64(1), int64(1), 0, nil, "", "PENDING", "AWAITING_PARTNER", -1)

@@ -149,9 +149,16 @@ func (s *Store) pool() conn { return conn{s: s, q: s.db} }
 // tx runs fn in a transaction, retrying a serialisation failure or a busy
 // database a few times.
 func (s *Store) tx(ctx context.Context, fn func(c conn) error) error {
+	return s.retry(ctx, func() error { return s.tryTx(ctx, fn) })
+}
+
+// retry runs fn, once more after a short wait, up to five times, while it
+// fails with a serialisation failure, a deadlock or a busy database: what
+// a transaction, or one statement that is its own, may meet.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = s.tryTx(ctx, fn)
+		err = fn()
 		if err == nil || !retryable(err) {
 			return err
 		}

@@ -112,20 +112,18 @@ func createStatements(nv verification.NewVerification) []statement {
 // verification whose idempotency key is taken fails its first insert,
 // which rolls back the whole: created is false, and nothing is written.
 func (s *Store) createPipelined(ctx context.Context, stmts []statement) (created bool, err error) {
-	for attempt := 0; ; attempt++ {
+	err = s.retry(ctx, func() error {
 		b := &pgx.Batch{}
 		for _, st := range stmts {
 			b.Queue(st.sql, st.args...)
 		}
-		err = s.pipeline(ctx, b)
-		var pg *pgconn.PgError
-		if errors.As(err, &pg) && pg.Code == "23505" && pg.TableName == "verifications" {
-			return false, nil
-		}
-		if err == nil || !retryable(err) || attempt == 4 {
-			return err == nil, err
-		}
+		return s.pipeline(ctx, b)
+	})
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" && pg.TableName == "verifications" {
+		return false, nil
 	}
+	return err == nil, err
 }
 
 // pipeline runs a batch on one connection of the pool (PostgreSQL only).
