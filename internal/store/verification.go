@@ -117,7 +117,7 @@ func (s *Store) createPipelined(ctx context.Context, stmts []statement) (created
 		for _, st := range stmts {
 			b.Queue(st.sql, st.args...)
 		}
-		return s.pipeline(ctx, b)
+		return s.pipeline(ctx, b, nil)
 	})
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "23505" && pg.TableName == "verifications" {
@@ -126,8 +126,10 @@ func (s *Store) createPipelined(ctx context.Context, stmts []statement) (created
 	return err == nil, err
 }
 
-// pipeline runs a batch on one connection of the pool (PostgreSQL only).
-func (s *Store) pipeline(ctx context.Context, b *pgx.Batch) error {
+// pipeline runs a batch on one connection of the pool (PostgreSQL only);
+// read, when not nil, reads the first results before the rest are
+// drained.
+func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -138,7 +140,14 @@ func (s *Store) pipeline(ctx context.Context, b *pgx.Batch) error {
 		if !ok {
 			return errs.E(errs.Internal, "a pipeline needs a pgx connection")
 		}
-		return pc.Conn().SendBatch(ctx, b).Close()
+		br := pc.Conn().SendBatch(ctx, b)
+		if read != nil {
+			if err := read(br); err != nil {
+				_ = br.Close()
+				return err
+			}
+		}
+		return br.Close()
 	})
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/webhook"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var _ webhook.Store = (*Store)(nil)
@@ -378,6 +380,9 @@ func (s *Store) ReleaseWebhookDelivery(ctx context.Context, insurerID, id string
 
 func (s *Store) RecordWebhookAttempt(ctx context.Context, r webhook.AttemptResult) error {
 	a := r.Attempt
+	if s.dialect == Postgres && r.Disable == "" {
+		return s.recordAttemptPipelined(ctx, r)
+	}
 	return s.tx(ctx, func(c conn) error {
 		var completed sql.NullInt64
 		if r.Status != webhook.Pending {
@@ -418,6 +423,68 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, r webhook.AttemptResul
 		}
 		return whDisable(ctx, c, r.InsurerID, r.EndpointID, r.Disable, a.AttemptedAt)
 	})
+}
+
+// recordAttemptPipelined is RecordWebhookAttempt on PostgreSQL for an
+// attempt that disables nothing: one round trip, one implicit transaction,
+// where the transaction took five. The delivery's UPDATE is guarded by its
+// attempts; the attempt's row and the endpoint's change are written only
+// when the delivery now shows this attempt (EXISTS on what the UPDATE
+// wrote), so that an attempt another worker recorded first writes nothing
+// here: Conflict.
+func (s *Store) recordAttemptPipelined(ctx context.Context, r webhook.AttemptResult) error {
+	a := r.Attempt
+	var completed sql.NullInt64
+	if r.Status != webhook.Pending {
+		completed = nullMicros(a.AttemptedAt)
+	}
+	body := a.ResponseBody
+	if body == nil {
+		body = []byte{}
+	}
+	var applied bool
+	err := s.retry(ctx, func() error {
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE webhook_deliveries SET attempts = $3, step = step + 1, status = $4,
+			next_attempt_at = $5, leased_until = NULL, last_attempt_at = $6, last_status_code = $7, last_error = $8,
+			flagged = (flagged OR $9), completed_at = $10
+			WHERE insurer_id = $1 AND id = $2 AND attempts = $11`,
+			r.InsurerID, a.DeliveryID, a.Number, string(r.Status), nullMicros(r.NextAttemptAt), micros(a.AttemptedAt),
+			whNullCode(a.StatusCode), a.Error, r.Flag, completed, a.Number-1)
+		shown := `EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.insurer_id = $3 AND d.id = $1
+			AND d.attempts = $2 AND d.last_attempt_at = $4)`
+		b.Queue(`INSERT INTO webhook_attempts (delivery_id, number, insurer_id, attempted_at, status_code,
+			latency_micros, response_body, error)
+			SELECT $1::text, $2::integer, $3::text, $4::bigint, $5::integer, $6::bigint, $7::bytea, $8::text WHERE `+shown,
+			a.DeliveryID, a.Number, r.InsurerID, micros(a.AttemptedAt), whNullCode(a.StatusCode),
+			a.Latency.Microseconds(), body, a.Error)
+		switch {
+		case r.Success && r.EndpointFailing:
+			b.Queue(`UPDATE webhook_endpoints SET failing_since = NULL
+				WHERE insurer_id = $3 AND id = $5 AND failing_since IS NOT NULL AND `+shown,
+				a.DeliveryID, a.Number, r.InsurerID, micros(a.AttemptedAt), r.EndpointID)
+		case !r.Success && !r.EndpointFailing:
+			b.Queue(`UPDATE webhook_endpoints SET failing_since = $4
+				WHERE insurer_id = $3 AND id = $5 AND failing_since IS NULL AND `+shown,
+				a.DeliveryID, a.Number, r.InsurerID, micros(a.AttemptedAt), r.EndpointID)
+		}
+		return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			applied = err == nil && tag.RowsAffected() == 1
+			return err
+		})
+	})
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" && pg.TableName == "webhook_attempts" {
+		applied, err = false, nil // the same attempt, recorded meanwhile: nothing written here
+	}
+	if err != nil {
+		return err
+	}
+	if !applied {
+		return errs.E(errs.Conflict, "webhook attempt already recorded")
+	}
+	return nil
 }
 
 // whDisable disables an enabled endpoint and writes the audit entry.

@@ -231,6 +231,16 @@ func TestWebhookStoreContract(t *testing.T) {
 		if ep, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID); !ep.FailingSince.IsZero() {
 			t.Fatalf("success must clear failing since: %v", ep.FailingSince)
 		}
+		// An attempt out of turn writes nothing: not its row, not the
+		// endpoint's state.
+		late := webhook.AttemptResult{InsurerID: f.a, EndpointID: e1.ID, Status: webhook.Pending, NextAttemptAt: t2.Add(time.Minute),
+			Attempt: webhook.Attempt{DeliveryID: d1.ID, Number: 5, AttemptedAt: t2.Add(time.Second), StatusCode: 500}}
+		if err := s.RecordWebhookAttempt(ctx, late); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("attempt out of turn: %v", err)
+		}
+		if ep, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID); !ep.FailingSince.IsZero() {
+			t.Fatalf("attempt out of turn marked the endpoint failing: %v", ep.FailingSince)
+		}
 		atts, err := s.WebhookAttempts(ctx, f.a, []string{d1.ID, d2.ID})
 		if err != nil || len(atts[d1.ID]) != 2 || len(atts[d2.ID]) != 0 {
 			t.Fatalf("attempts: %+v %v", atts, err)
