@@ -76,17 +76,26 @@ func insertUsages(ctx context.Context, c conn, us []billing.Usage) error {
 	if len(us) == 0 {
 		return nil
 	}
+	if _, err := c.exec(ctx, insertUsagesSQL(len(us)), usageArgs(us)...); err != nil {
+		return fmt.Errorf("insert usage: %w", err)
+	}
+	return nil
+}
+
+// insertUsagesSQL inserts n usage rows, once per check.
+func insertUsagesSQL(n int) string {
+	return `INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
+			partner_cost_currency, verification_id, check_id, occurred_at)
+		VALUES ` + valueRows(n, 11) + ` ON CONFLICT (check_id) DO NOTHING`
+}
+
+func usageArgs(us []billing.Usage) []any {
 	args := make([]any, 0, 11*len(us))
 	for _, u := range us {
 		args = append(args, u.ID, u.InsurerID, u.Mode, string(u.Meter), u.Quantity, u.Partner, u.PartnerCost.Minor, u.PartnerCost.Currency,
 			u.VerificationID, u.CheckID, micros(u.OccurredAt.UTC().Truncate(time.Microsecond)))
 	}
-	if _, err := c.exec(ctx, `INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
-			partner_cost_currency, verification_id, check_id, occurred_at)
-		VALUES `+valueRows(len(us), 11)+` ON CONFLICT (check_id) DO NOTHING`, args...); err != nil {
-		return fmt.Errorf("insert usage: %w", err)
-	}
-	return nil
+	return args
 }
 
 // RollUpUsage implements billing.Store: it prices up to limit unpriced

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -14,9 +15,11 @@ import (
 	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/jackc/pgx/v5"
 )
 
 var _ pipeline.Store = (*Store)(nil)
@@ -338,6 +341,9 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 		}
 		signals[i] = string(b)
 	}
+	if s.dialect == Postgres && batchable(us) && (o == nil || o.Status == verification.StatusCompleted) {
+		return s.updateChecksPipelined(ctx, us, signals, o, outcome)
+	}
 	applied := make([]bool, len(us))
 	scored := false
 	err := s.tx(ctx, func(c conn) error {
@@ -394,15 +400,7 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 // update must see the first) or a guard lists more statuses than the
 // statement holds.
 func (s *Store) applyCheckUpdates(ctx context.Context, c conn, us []pipeline.CheckUpdate, signals []string, applied []bool) error {
-	seen := make(map[string]bool, len(us))
-	batch := len(us) > 1
-	for _, u := range us {
-		if seen[u.CheckID] || len(u.From) > 2 {
-			batch = false
-		}
-		seen[u.CheckID] = true
-	}
-	if !batch {
+	if len(us) < 2 || !batchable(us) {
 		for i, u := range us {
 			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
 			if err != nil {
@@ -443,6 +441,161 @@ func (s *Store) applyCheckUpdates(ctx context.Context, c conn, us []pipeline.Che
 		}
 	}
 	return nil
+}
+
+// batchable tells whether us can go in one updateChecksSQL: no check
+// twice (the second update must see the first) and no guard of more than
+// two statuses.
+func batchable(us []pipeline.CheckUpdate) bool {
+	seen := make(map[string]bool, len(us))
+	for _, u := range us {
+		if seen[u.CheckID] || len(u.From) > 2 {
+			return false
+		}
+		seen[u.CheckID] = true
+	}
+	return true
+}
+
+// settleStatusSQL is settleStatus as one statement (PostgreSQL): $1 the
+// insurer, $2 the verification, $3 the time. A terminal verification,
+// and one already in the status its checks call for while some are still
+// open, are left alone.
+const settleStatusSQL = `UPDATE verifications v SET status = w.want, updated_at = $3
+	FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM checks c WHERE c.insurer_id = $1 AND c.verification_id = $2
+				AND c.status = 'AWAITING_PARTNER') THEN 'AWAITING_PARTNER' ELSE 'RUNNING' END AS want,
+			EXISTS (SELECT 1 FROM checks c WHERE c.insurer_id = $1 AND c.verification_id = $2
+				AND c.status IN ('PENDING', 'AWAITING_PARTNER')) AS open) w
+	WHERE v.insurer_id = $1 AND v.id = $2 AND v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER')
+		AND NOT (v.status = w.want AND w.open)`
+
+// updateChecksPipelined is updateChecks on PostgreSQL in two round trips
+// where the transaction took six or more: BEGIN with the checks' UPDATE,
+// whose returned ids say which applied; then, for those, the usage rows
+// and events, the outcome when every update applied (with its events, in
+// one statement that writes them only when the outcome was written), each
+// verification's status settled (a no-op once the outcome made it
+// COMPLETED), and COMMIT. o, when set, is a final outcome.
+func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUpdate, signals []string, o *pipeline.OutcomeUpdate,
+	outcome []byte) ([]bool, bool, error) {
+	applied := make([]bool, len(us))
+	scored := false
+	args := make([]any, 0, len(us)*updateChecksWidth)
+	for i, u := range us {
+		args = append(args, checkUpdateRow(u, signals[i])...)
+	}
+	update := updateChecksSQL(len(us), updateChecksCasts)
+	err := s.retry(ctx, func() error {
+		clear(applied)
+		scored = false
+		return s.pipelineTx(ctx, func(conn *pgx.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue("BEGIN")
+			b.Queue(update, args...)
+			written := map[string]bool{}
+			err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				for _, id := range ids {
+					written[id] = true
+				}
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			type ver struct{ insurerID, id string }
+			var settle []ver
+			last := map[ver]time.Time{}
+			var usage []billing.Usage
+			var events []outbox.Event
+			for i, u := range us {
+				if applied[i] = written[u.CheckID]; !applied[i] {
+					continue
+				}
+				if u.Usage != nil {
+					usage = append(usage, *u.Usage)
+				}
+				events = append(events, u.Events...)
+				k := ver{u.InsurerID, u.VerificationID}
+				if _, seen := last[k]; !seen {
+					settle = append(settle, k)
+				}
+				if u.At.After(last[k]) {
+					last[k] = u.At
+				}
+			}
+			b = &pgx.Batch{}
+			if len(usage) > 0 {
+				b.Queue(insertUsagesSQL(len(usage)), usageArgs(usage)...)
+			}
+			if len(events) > 0 {
+				b.Queue(insertEventsSQL(len(events)), eventArgs(events)...)
+			}
+			withOutcome := o != nil && !slices.Contains(applied, false)
+			if withOutcome {
+				query, oargs := saveOutcomePGSQL(*o, outcome)
+				b.Queue(query, oargs...)
+			}
+			for _, k := range settle {
+				b.Queue(settleStatusSQL, k.insurerID, k.id, micros(last[k]))
+			}
+			b.Queue("COMMIT")
+			return sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+				if len(usage) > 0 {
+					if _, err := br.Exec(); err != nil {
+						return fmt.Errorf("insert usage: %w", err)
+					}
+				}
+				if len(events) > 0 {
+					if _, err := br.Exec(); err != nil {
+						return err
+					}
+				}
+				if withOutcome {
+					var n int
+					if err := br.QueryRow().Scan(&n); err != nil {
+						return err
+					}
+					scored = n == 1
+				}
+				return nil
+			})
+		})
+	})
+	return applied, scored, err
+}
+
+// saveOutcomePGSQL is saveOutcome for a final outcome as one PostgreSQL
+// statement: the outcome, guarded by the statuses that may move to
+// COMPLETED, and its events, written only with it. It returns how many
+// verifications it wrote (0 or 1).
+func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
+	var from []any
+	for _, st := range verification.Statuses {
+		if verification.CanMove(st, o.Status) {
+			from = append(from, string(st))
+		}
+	}
+	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
+		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), nullMicros(o.At)}, from...)
+	q := `WITH o AS (UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
+		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
+		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(12, len(from)) + `) RETURNING id)`
+	if len(o.Events) > 0 {
+		q += `, e AS (INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
+		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7
+		FROM (VALUES ` + valueRowsFrom(12+len(from), len(o.Events), 7, map[int]string{6: "bigint"}) + `) AS x
+		WHERE EXISTS (SELECT 1 FROM o))`
+		args = append(args, eventArgs(o.Events)...)
+	}
+	return q + ` SELECT COUNT(*) FROM o`, args
 }
 
 // updateChecksWidth is the number of parameters per check in

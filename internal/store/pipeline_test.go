@@ -627,3 +627,63 @@ func TestCreateVerificationReturnsItAsStored(t *testing.T) {
 		}
 	})
 }
+
+// When the last write of the answers' transaction fails, nothing of it
+// stays: not the answers, not the usage rows, not the outcome; and the
+// connection goes back to the pool out of any transaction.
+func TestAnswersRollBackWhole(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
+		taken := id.New(id.Event)
+		if _, err := s.DB().Exec(`INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
+			VALUES ('` + taken + `', '` + ins.ID + `', 'TEST', 'x', 'y', '{}', 1)`); err != nil {
+			t.Fatal(err)
+		}
+		var us []pipeline.CheckUpdate
+		for _, c := range v.Checks {
+			u := pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID, From: []risk.CheckStatus{risk.CheckPending},
+				Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: at}
+			meter, _ := billing.MeterFor(c.Type)
+			u.Usage = &billing.Usage{ID: id.New(id.Usage), InsurerID: ins.ID, Mode: "TEST", Meter: meter, Quantity: 1,
+				Partner: "p", PartnerCost: billing.Money{Minor: 10, Currency: "EUR"}, VerificationID: v.ID, CheckID: c.ID, OccurredAt: at}
+			us = append(us, u)
+		}
+		o := pipeline.OutcomeUpdate{InsurerID: ins.ID, VerificationID: v.ID, Status: verification.StatusCompleted, At: at,
+			Outcome: risk.Outcome{Band: risk.BandLow, Decision: risk.DecisionClear, PolicyVersion: 1},
+			Events: []outbox.Event{{ID: taken, InsurerID: ins.ID, Mode: "TEST", Type: outbox.VerificationCompleted, SubjectID: v.ID,
+				Payload: []byte(`{}`), CreatedAt: at}}}
+		if _, _, err := s.UpdateChecksAndScore(ctx, us, o); err == nil {
+			t.Fatal("an event id taken: no error")
+		}
+		got, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if err != nil || got.Status != verification.StatusQueued || got.Outcome != nil {
+			t.Fatalf("verification after the failed write: %+v %v", got, err)
+		}
+		for _, c := range got.Checks {
+			if c.Status != risk.CheckPending {
+				t.Fatalf("answer kept after the failed write: %+v", c)
+			}
+		}
+		var n int
+		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM usage_events WHERE verification_id = '` + v.ID + `'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("usage rows kept: %d %v", n, err)
+		}
+		// Every connection of the pool is out of a transaction: writes on
+		// each are seen from the others.
+		for i := range 30 {
+			w := seedVerification(t, s, ins.ID, at.Add(time.Duration(i+1)*time.Millisecond), risk.CheckWatchlist)
+			if _, err := s.PipelineVerification(ctx, ins.ID, w.ID); err != nil {
+				t.Fatalf("write %d not seen: %v", i, err)
+			}
+		}
+		// The same answers with a fresh event id then go through.
+		o.Events[0].ID = id.New(id.Event)
+		applied, scored, err := s.UpdateChecksAndScore(ctx, us, o)
+		if err != nil || !scored || slices.Contains(applied, false) {
+			t.Fatalf("after the failure: applied %v scored %v %v", applied, scored, err)
+		}
+	})
+}

@@ -126,29 +126,11 @@ func (s *Store) createPipelined(ctx context.Context, stmts []statement) (created
 	return err == nil, err
 }
 
-// pipeline runs a batch on one connection of the pool (PostgreSQL only);
-// read, when not nil, reads the first results before the rest are
-// drained.
+// pipeline runs a batch on one connection of the pool (PostgreSQL only),
+// as one implicit transaction unless it says otherwise; read, when not
+// nil, reads the first results before the rest are drained.
 func (s *Store) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
-	c, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return errs.E(errs.Internal, "a pipeline needs a pgx connection")
-		}
-		br := pc.Conn().SendBatch(ctx, b)
-		if read != nil {
-			if err := read(br); err != nil {
-				_ = br.Close()
-				return err
-			}
-		}
-		return br.Close()
-	})
+	return s.pipelineTx(ctx, func(conn *pgx.Conn) error { return sendBatch(ctx, conn, b, read) })
 }
 
 // asStored is a new verification as reading it back returns it: times in
@@ -511,9 +493,62 @@ func (s *Store) ExpiredVerifications(ctx context.Context, insurerID string, cuto
 
 // insertEvent writes an outbox row inside the caller's transaction.
 func insertEvent(ctx context.Context, c conn, ev outbox.Event) error {
-	_, err := c.exec(ctx, `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.ID, ev.InsurerID, ev.Mode, ev.Type, ev.SubjectID, string(ev.Payload), micros(ev.CreatedAt))
+	_, err := c.exec(ctx, insertEventsSQL(1), eventArgs([]outbox.Event{ev})...)
 	return err
+}
+
+// insertEventsSQL inserts n outbox events.
+func insertEventsSQL(n int) string {
+	return `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at) VALUES ` + valueRows(n, 7)
+}
+
+func eventArgs(evs []outbox.Event) []any {
+	args := make([]any, 0, 7*len(evs))
+	for _, ev := range evs {
+		args = append(args, ev.ID, ev.InsurerID, ev.Mode, ev.Type, ev.SubjectID, string(ev.Payload), micros(ev.CreatedAt))
+	}
+	return args
+}
+
+// pipelineTx runs fn on one pgx connection of the pool for a transaction
+// that fn opens and commits inside its batches (PostgreSQL only). When fn
+// fails with the transaction still open, it is rolled back here, so that
+// the connection is kept (the driver discards one returned inside a
+// transaction, which is the guard if the rollback fails).
+func (s *Store) pipelineTx(ctx context.Context, fn func(*pgx.Conn) error) error {
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errs.E(errs.Internal, "a pipeline needs a pgx connection")
+		}
+		conn := pc.Conn()
+		err := fn(conn)
+		if conn.PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			if err == nil {
+				err = errs.E(errs.Internal, "a pipelined transaction was left open")
+			}
+		}
+		return err
+	})
+}
+
+// sendBatch sends b on conn; read, when not nil, reads the first results
+// before the rest are drained.
+func sendBatch(ctx context.Context, conn *pgx.Conn, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	br := conn.SendBatch(ctx, b)
+	if read != nil {
+		if err := read(br); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
 }
 
 func appendAudit(ctx context.Context, c conn, e audit.Entry) error {
