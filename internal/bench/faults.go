@@ -722,16 +722,19 @@ func startStripe(ctx context.Context, bin string) (proxy *StripeProxy, stop func
 	base := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	mock := newProc("stripe-mock", bin, []string{"-http-addr", "127.0.0.1:" + strconv.Itoa(httpPort),
 		"-https-addr", "127.0.0.1:" + strconv.Itoa(httpsPort)}, childEnv(), dir)
-	stop = func() {
-		if proxy != nil {
-			proxy.Close()
+	// The error returns below set the named results to nil before the
+	// deferred cleanup runs: it must not go through them.
+	var p *StripeProxy
+	cleanup := func() {
+		if p != nil {
+			p.Close()
 		}
 		_ = mock.Kill()
 		os.RemoveAll(dir)
 	}
 	defer func() {
 		if err != nil {
-			stop()
+			cleanup()
 		}
 	}()
 	if err = mock.Start(); err != nil {
@@ -758,11 +761,11 @@ func startStripe(ctx context.Context, bin string) (proxy *StripeProxy, stop func
 	if err = mock.waitReady(ctx, 30*time.Second, ready); err != nil {
 		return nil, nil, err
 	}
-	if proxy, err = NewStripeProxy(base); err != nil {
+	if p, err = NewStripeProxy(base); err != nil {
 		return nil, nil, err
 	}
-	if err = proxy.Start(); err != nil {
+	if err = p.Start(); err != nil {
 		return nil, nil, err
 	}
-	return proxy, stop, nil
+	return p, cleanup, nil
 }

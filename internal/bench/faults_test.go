@@ -273,3 +273,12 @@ func (w testWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// A stripe-mock that cannot start is an error, not a panic in the cleanup
+// of the error path.
+func TestStartStripeWithoutBinary(t *testing.T) {
+	proxy, stop, err := startStripe(t.Context(), filepath.Join(t.TempDir(), "no-stripe-mock"))
+	if err == nil || proxy != nil || stop != nil {
+		t.Fatalf("missing stripe-mock: proxy %v, stop set %v, err %v", proxy, stop != nil, err)
+	}
+}
