@@ -644,17 +644,7 @@ func checkUpdateRow(u pipeline.CheckUpdate, signals string) []any {
 // applyCheckUpdate writes u's check row when its guard matches, with its
 // events (its usage row is the caller's).
 func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signals string) (bool, error) {
-	args := []any{u.InsurerID, u.CheckID, string(u.Status), u.Partner, nullString(u.Outcome), signals, u.Reason,
-		u.PartnerReference, u.EvidenceKey, nullMicros(u.PollAfter), micros(u.At)}
-	inc := 0
-	if u.IncAttempts {
-		inc = 1
-	}
-	var sealed any // NULL: no answer kept
-	if len(u.Evidence) > 0 {
-		sealed = u.Evidence
-	}
-	args = append(args, inc, sealed, u.EvidenceSHA256)
+	args := checkUpdateRow(u, signals)[:15] // the values; the guard follows
 	guard := ` AND status IN (`
 	for i, st := range u.From {
 		if i > 0 {
@@ -668,13 +658,9 @@ func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signa
 		args = append(args, u.Attempts)
 		guard += " AND attempts = $" + itoa(len(args))
 	}
-	completed := "NULL"
-	if u.Status.Terminal() {
-		completed = "$11"
-	}
 	res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
-		partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = `+completed+`,
-		attempts = attempts + $12, evidence = $13, evidence_sha256 = $14
+		partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = $12,
+		attempts = attempts + $13, evidence = $14, evidence_sha256 = $15
 		WHERE insurer_id = $1 AND id = $2`+guard, args...)
 	if err != nil {
 		return false, err
