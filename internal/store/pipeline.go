@@ -572,10 +572,10 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 	return applied, scored, err
 }
 
-// saveOutcomePGSQL is saveOutcome for a final outcome as one PostgreSQL
-// statement: the outcome, guarded by the statuses that may move to
-// COMPLETED, and its events, written only with it. It returns how many
-// verifications it wrote (0 or 1).
+// saveOutcomePGSQL is saveOutcome as one PostgreSQL statement: the
+// outcome, guarded by the statuses that may move to its status, and its
+// events, written only with it. It returns how many verifications it
+// wrote (0 or 1).
 func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
 	var from []any
 	for _, st := range verification.Statuses {
@@ -583,8 +583,15 @@ func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
 			from = append(from, string(st))
 		}
 	}
+	if len(from) == 0 {
+		from = []any{""} // no status moves there: a guard nothing matches
+	}
+	completed := sql.NullInt64{}
+	if o.Status == verification.StatusCompleted {
+		completed = nullMicros(o.At)
+	}
 	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
-		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), nullMicros(o.At)}, from...)
+		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed}, from...)
 	q := `WITH o AS (UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
 		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
 		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(12, len(from)) + `) RETURNING id)`
@@ -778,6 +785,25 @@ func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool
 		return false, err
 	}
 	applied := false
+	if s.dialect == Postgres {
+		// One statement: the outcome and its events (saveOutcomePGSQL).
+		query, args := saveOutcomePGSQL(o, raw)
+		err = s.retry(ctx, func() error {
+			var n int
+			err := s.pool().row(ctx, query, args...).Scan(&n)
+			applied = n == 1
+			return err
+		})
+		if err != nil || applied {
+			return applied, err
+		}
+		var status string
+		err := s.pool().row(ctx, `SELECT status FROM verifications WHERE insurer_id = $1 AND id = $2`, o.InsurerID, o.VerificationID).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, notFound("verification")
+		}
+		return false, err
+	}
 	err = s.tx(ctx, func(c conn) error {
 		applied, err = saveOutcome(ctx, c, o, raw)
 		return err
@@ -797,6 +823,9 @@ func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []by
 	}
 	if len(from) == 0 {
 		return false, nil
+	}
+	if len(from) == 0 {
+		from = []any{""} // no status moves there: a guard nothing matches
 	}
 	completed := sql.NullInt64{}
 	if o.Status == verification.StatusCompleted {

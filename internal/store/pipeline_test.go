@@ -687,3 +687,52 @@ func TestAnswersRollBackWhole(t *testing.T) {
 		}
 	})
 }
+
+// An outcome is written with its events or not at all: a provisional one
+// leaves the verification open and without a completion time, a final one
+// applies once, and a missing verification is NOT_FOUND.
+func TestSaveOutcome(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		events := func(typ string) int {
+			var n int
+			if err := s.DB().QueryRow(`SELECT COUNT(*) FROM outbox_events WHERE subject_id = '` + v.ID + `' AND type = '` + typ + `'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		outcome := func(status verification.Status, typ string, provisional bool) pipeline.OutcomeUpdate {
+			return pipeline.OutcomeUpdate{InsurerID: ins.ID, VerificationID: v.ID, Status: status, At: at,
+				Outcome: risk.Outcome{Score: 40, Band: risk.BandMedium, Decision: risk.DecisionReview, PolicyVersion: 3, Provisional: provisional},
+				Events: []outbox.Event{{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: typ, SubjectID: v.ID,
+					Payload: []byte(`{}`), CreatedAt: at}}}
+		}
+		if ok, err := s.SaveOutcome(ctx, outcome(verification.StatusAwaitingPartner, "verification.provisional", true)); err != nil || !ok {
+			t.Fatalf("provisional: %v %v", ok, err)
+		}
+		got, _ := s.PipelineVerification(ctx, ins.ID, v.ID)
+		if got.Status != verification.StatusAwaitingPartner || !got.CompletedAt.IsZero() || got.Outcome == nil || !got.Outcome.Provisional ||
+			events("verification.provisional") != 1 {
+			t.Fatalf("after the provisional outcome: %+v, %d events", got, events("verification.provisional"))
+		}
+		for i, want := range []bool{true, false} {
+			ok, err := s.SaveOutcome(ctx, outcome(verification.StatusCompleted, outbox.VerificationCompleted, false))
+			if err != nil || ok != want {
+				t.Fatalf("final outcome %d: %v %v", i, ok, err)
+			}
+		}
+		got, _ = s.PipelineVerification(ctx, ins.ID, v.ID)
+		if got.Status != verification.StatusCompleted || !got.CompletedAt.Equal(at) || got.Outcome.Provisional ||
+			events(outbox.VerificationCompleted) != 1 {
+			t.Fatalf("after the final outcome: %+v, %d events", got, events(outbox.VerificationCompleted))
+		}
+		missing := outcome(verification.StatusCompleted, outbox.VerificationCompleted, false)
+		missing.VerificationID = id.New(id.Verification)
+		if _, err := s.SaveOutcome(ctx, missing); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("missing verification: %v", err)
+		}
+	})
+}
