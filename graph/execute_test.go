@@ -59,7 +59,7 @@ func TestExecutorCachesValidDocuments(t *testing.T) {
 
 	for i := range 3 {
 		o := run(list, map[string]any{"first": 3 + i}, true)
-		if o.Status != http.StatusOK || len(o.Result.Errors) > 0 || fmt.Sprint(o.Result.Data) != fmt.Sprint(map[string]any{"items": items(3+i)}) {
+		if o.Status != http.StatusOK || len(o.Result.Errors) > 0 || fmt.Sprint(o.Result.Data) != fmt.Sprint(map[string]any{"items": items(3 + i)}) {
 			t.Fatalf("run %d: %d %+v", i, o.Status, o.Result)
 		}
 		if !ex.Cached(list) {

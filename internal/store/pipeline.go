@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/borderproof/borderproof/internal/audit"
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/errs"
@@ -19,7 +21,6 @@ import (
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
-	"github.com/jackc/pgx/v5"
 )
 
 var _ pipeline.Store = (*Store)(nil)
