@@ -578,28 +578,12 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 // events, written only with it. It returns how many verifications it
 // wrote (0 or 1).
 func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
-	var from []any
-	for _, st := range verification.Statuses {
-		if verification.CanMove(st, o.Status) {
-			from = append(from, string(st))
-		}
-	}
-	if len(from) == 0 {
-		from = []any{""} // no status moves there: a guard nothing matches
-	}
-	completed := sql.NullInt64{}
-	if o.Status == verification.StatusCompleted {
-		completed = nullMicros(o.At)
-	}
-	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
-		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed}, from...)
-	q := `WITH o AS (UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
-		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
-		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(12, len(from)) + `) RETURNING id)`
+	update, args := outcomeUpdateSQL(o, raw)
+	q := `WITH o AS (` + update + ` RETURNING id)`
 	if len(o.Events) > 0 {
 		q += `, e AS (INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
 		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7
-		FROM (VALUES ` + valueRowsFrom(12+len(from), len(o.Events), 7, map[int]string{6: "bigint"}) + `) AS x
+		FROM (VALUES ` + valueRowsFrom(len(args)+1, len(o.Events), 7, map[int]string{6: "bigint"}) + `) AS x
 		WHERE EXISTS (SELECT 1 FROM o))`
 		args = append(args, eventArgs(o.Events)...)
 	}
@@ -812,18 +796,15 @@ func (s *Store) SaveOutcome(ctx context.Context, o pipeline.OutcomeUpdate) (bool
 	return applied, err
 }
 
-// saveOutcome writes o (raw is its outcome as JSON) and its events when the
-// verification may move to o.Status, and reports whether it did. The
-// statuses it may move from are the guard of the one UPDATE.
-func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []byte) (bool, error) {
+// outcomeUpdateSQL is the UPDATE that writes o (raw is its outcome as
+// JSON), guarded by the statuses that may move to o.Status; completed_at
+// is set for a final outcome only.
+func outcomeUpdateSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
 	var from []any
 	for _, st := range verification.Statuses {
 		if verification.CanMove(st, o.Status) {
 			from = append(from, string(st))
 		}
-	}
-	if len(from) == 0 {
-		return false, nil
 	}
 	if len(from) == 0 {
 		from = []any{""} // no status moves there: a guard nothing matches
@@ -834,9 +815,17 @@ func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []by
 	}
 	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
 		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed}, from...)
-	res, err := c.exec(ctx, `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
+	return `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
 		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
-		WHERE insurer_id = $1 AND id = $2 AND status IN (`+placeholders(12, len(from))+`)`, args...)
+		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(12, len(from)) + `)`, args
+}
+
+// saveOutcome writes o (raw is its outcome as JSON) and its events when the
+// verification may move to o.Status, and reports whether it did. The
+// statuses it may move from are the guard of the one UPDATE.
+func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []byte) (bool, error) {
+	update, args := outcomeUpdateSQL(o, raw)
+	res, err := c.exec(ctx, update, args...)
 	if err != nil {
 		return false, err
 	}
