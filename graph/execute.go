@@ -188,18 +188,27 @@ func (e *Executor) annotate(ctx context.Context, list []gqlerrors.FormattedError
 }
 
 // annotateExecution codes errors raised during execution: resolver errors
-// carry their own code; variable coercion is the client's mistake; anything
-// else (a null in a non-null field) is ours.
+// carry their own code; variable coercion is the client's mistake; a
+// request whose context ended meanwhile (the client left, the server is
+// stopping) is UNAVAILABLE and no error of ours; anything else (a null in
+// a non-null field) is ours.
 func (e *Executor) annotateExecution(ctx context.Context, list []gqlerrors.FormattedError, op *ast.OperationDefinition, vars map[string]any) {
 	for i := range list {
 		if list[i].Extensions == nil {
 			list[i].Extensions = map[string]any{}
 		}
 		if _, ok := list[i].Extensions["code"]; !ok {
-			if strings.HasPrefix(list[i].Message, "Variable \"$") {
+			switch {
+			case strings.HasPrefix(list[i].Message, "Variable \"$"):
 				list[i].Extensions["code"] = "INVALID_INPUT"
 				list[i].Message = e.variableMessage(list[i].Message, op, vars)
-			} else {
+			case ctx.Err() != nil:
+				// The client went away or the server is shutting down: not
+				// a fault of ours, and nobody reads the answer.
+				e.log.InfoContext(ctx, "request cancelled during execution", "err", ctx.Err())
+				list[i].Extensions["code"] = "UNAVAILABLE"
+				list[i].Message = "request cancelled"
+			default:
 				e.log.ErrorContext(ctx, "execution error", "err", list[i].Message)
 				list[i].Extensions["code"] = "INTERNAL"
 				list[i].Message = "internal error"

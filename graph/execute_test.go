@@ -1,11 +1,13 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -128,4 +130,31 @@ func items(n int) []any {
 		out[i] = map[string]any{"n": i}
 	}
 	return out
+}
+
+// A request whose client goes away during execution answers UNAVAILABLE
+// and logs no error: it is not the service's fault, and an operator's
+// error alerts must not fire on every closed connection.
+func TestExecutorCancelledRequest(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	schema, err := graphql.NewSchema(graphql.SchemaConfig{Query: graphql.NewObject(graphql.ObjectConfig{Name: "Query", Fields: graphql.Fields{
+		"slow": &graphql.Field{Type: graphql.String, Resolve: func(p graphql.ResolveParams) (any, error) {
+			cancel() // the client closes the connection
+			<-p.Context.Done()
+			return nil, p.Context.Err()
+		}},
+	}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ex := graph.NewExecutor(schema, graph.DefaultLimits, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	o := ex.Execute(ctx, graph.Request{Query: `{ slow }`}, true)
+	if len(o.Result.Errors) != 1 || o.Result.Errors[0].Extensions["code"] != "UNAVAILABLE" {
+		t.Fatalf("cancelled request: %+v", o.Result.Errors)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "request cancelled") {
+		t.Fatalf("logs of a cancelled request: %s", logs.String())
+	}
 }
