@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"database/sql"
 	"path/filepath"
 	"testing"
@@ -21,7 +22,9 @@ func TestAnalyzeGathersTheFreshSchemasStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { drop(ctx) })
+	// Not ctx: t.Context is cancelled before cleanups run, and the schema
+	// would stay behind.
+	t.Cleanup(func() { drop(context.Background()) })
 	db, err := sql.Open("pgx", url)
 	if err != nil {
 		t.Fatal(err)
