@@ -51,6 +51,9 @@ type app struct {
 	// gives them what dev mode has: file-system blobs, an evidence signing
 	// key (both under it) and webhooks to loopback receivers.
 	benchDir string
+	// benchBlobDir, when set, holds the benches' file-system blobs instead
+	// of benchDir/blobs.
+	benchBlobDir string
 
 	servicesBuilt bool
 	blobs         blob.Store

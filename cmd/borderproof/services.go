@@ -123,7 +123,11 @@ func (a *app) openBlobs(ctx context.Context) error {
 	// Dev mode keeps blobs under its data directory; the benches too,
 	// unless the environment names an S3 bucket (production's store).
 	if a.devDir != "" || (a.benchDir != "" && c.S3Bucket == "") {
-		fs, err := devBlobs(filepath.Join(cmp.Or(a.devDir, a.benchDir), "blobs"), a.baseURL, a.log)
+		root := filepath.Join(cmp.Or(a.devDir, a.benchDir), "blobs")
+		if a.devDir == "" && a.benchBlobDir != "" {
+			root = a.benchBlobDir
+		}
+		fs, err := devBlobs(root, a.baseURL, a.log)
 		if err != nil {
 			return err
 		}
