@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // List is a loaded watchlist, prepared for screening. It is immutable and
@@ -27,8 +28,15 @@ type List struct {
 	classIDs map[rune]uint8
 	// byClass indexes the vocabulary by class and token length.
 	byClass map[rune]*classIndex
-	// names are the prepared names, grouped by entity in entity order.
-	names []preparedName
+	// names are the prepared names, grouped by entity in entity order:
+	// entity i's are names[nameStart[i]:nameStart[i+1]].
+	names     []preparedName
+	nameStart []int32
+	// bornIn lists, for each year, the entities (ascending) with a date of
+	// birth that may fall in it, widened when approximate; bornAnytime
+	// those whose dates span too many years to list so.
+	bornIn      map[int][]int32
+	bornAnytime []int32
 	// variants and tokens are the flattened storage of the names.
 	variants []nameVariant
 	tokens   []int32
@@ -82,9 +90,13 @@ func newList(name, version string, entities []Entity) *List {
 		return id
 	}
 	seen := make(map[string]bool)
+	l.nameStart = make([]int32, 0, len(entities)+1)
+	l.bornIn = make(map[int][]int32)
 	for ei := range entities {
 		e := &entities[ei]
 		l.byID[e.ID] = ei
+		l.nameStart = append(l.nameStart, int32(len(l.names)))
+		l.indexBirthDates(int32(ei), e.BirthDates)
 		clear(seen)
 		add := func(alias int, raw string) {
 			toks := nameTokens(raw)
@@ -122,9 +134,50 @@ func newList(name, version string, entities []Entity) *List {
 			add(ai, a.Name)
 		}
 	}
+	l.nameStart = append(l.nameStart, int32(len(l.names)))
 	l.indexVocab()
 	l.scratch.New = func() any { return &scratch{} }
 	return l
+}
+
+// maxBirthYears bounds the years a date of birth is listed under in
+// bornIn; a wider one is in bornAnytime.
+const maxBirthYears = 20
+
+// indexBirthDates records entity ei's dates of birth in bornIn.
+func (l *List) indexBirthDates(ei int32, dates []DateRange) {
+	for _, r := range dates {
+		from, to := r.From.Year(), r.To.Year()
+		if r.Circa {
+			from, to = from-circaSlack, to+circaSlack
+		}
+		if to < from || to-from >= maxBirthYears {
+			if n := len(l.bornAnytime); n == 0 || l.bornAnytime[n-1] != ei {
+				l.bornAnytime = append(l.bornAnytime, ei)
+			}
+			continue
+		}
+		for y := from; y <= to; y++ {
+			if ids := l.bornIn[y]; len(ids) == 0 || ids[len(ids)-1] != ei {
+				l.bornIn[y] = append(ids, ei)
+			}
+		}
+	}
+}
+
+// bornOn returns the entities (ascending) with a date of birth that
+// contains day d.
+func (l *List) bornOn(d time.Time) []int32 {
+	var out []int32
+	for _, ids := range [2][]int32{l.bornIn[d.Year()], l.bornAnytime} {
+		for _, ei := range ids {
+			if birthDateMatch(&l.entities[ei], Query{BirthDate: d}) == Matched {
+				out = append(out, ei)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // Name is the list's name in candidates, e.g. "OFAC SDN".

@@ -151,22 +151,23 @@ func (l *List) Screen(q Query, opts ...ScreenOption) ([]Candidate, error) {
 	nationality := queryNationality(q.Nationality)
 	hasDOB := !q.BirthDate.IsZero()
 
-	// The lowest name score that the best possible date of birth and
-	// nationality outcomes could lift to the threshold.
-	gap := 1.0
+	// The lowest name score that the best possible nationality outcome
+	// could lift to the threshold: no date of birth can help an entity not
+	// born on the query's (an unknown one leaves the score as it is, a
+	// contradicting one lowers it). Entities born on that date may reach
+	// it from lower still (bornFloor); they are few, and scored one by one.
+	floor := nameFloor(cfg.threshold, false, nationality != "")
+	bornFloor := nameFloor(cfg.threshold, hasDOB, nationality != "")
+	var born []int32
 	if hasDOB {
-		gap *= 1 - birthDateMatchBoost
+		born = l.bornOn(q.BirthDate)
 	}
-	if nationality != "" {
-		gap *= 1 - nationalityMatchBoost
-	}
-	minName := 1 - (1-cfg.threshold)/gap
 
 	sc := l.scratch.Get().(*scratch)
 	defer l.scratch.Put(sc)
 
 	distinct, qvars, qlens := queryVariants(tokens)
-	l.findHot(sc, distinct, minName)
+	l.findHot(sc, distinct, floor)
 	cands := l.candidates(sc)
 	qmasks := make([]uint64, len(qvars)) // the distinct tokens of each query variant
 	for i, v := range qvars {
@@ -176,32 +177,8 @@ func (l *List) Screen(q Query, opts ...ScreenOption) ([]Candidate, error) {
 	}
 
 	var out []Candidate
-	for k := 0; k < len(cands); {
-		ei := l.names[l.variants[cands[k]].name].entity
+	keep := func(ei int32, best float64, bestName int) {
 		e := &l.entities[ei]
-		best, bestName := -1.0, -1
-		for ; k < len(cands); k++ {
-			vi := cands[k]
-			nv := &l.variants[vi]
-			if l.names[nv.name].entity != ei {
-				break
-			}
-			if q.Type != "" && e.Type != q.Type {
-				continue
-			}
-			for qi, qv := range qvars {
-				if sc.pairsWith[vi]&qmasks[qi] == 0 {
-					continue
-				}
-				s := l.bestPairs(sc, qv, qlens[qi], distinct, nv, minName)
-				if s > best {
-					best, bestName = s, int(nv.name)
-				}
-			}
-		}
-		if best < minName || bestName < 0 {
-			continue
-		}
 		c := Candidate{
 			EntityID:         e.ID,
 			ListName:         l.name,
@@ -219,6 +196,61 @@ func (l *List) Screen(q Query, opts ...ScreenOption) ([]Candidate, error) {
 		if c.Score >= cfg.threshold {
 			out = append(out, c)
 		}
+	}
+	for k := 0; k < len(cands); {
+		ei := l.names[l.variants[cands[k]].name].entity
+		e := &l.entities[ei]
+		skip := q.Type != "" && e.Type != q.Type
+		if _, ok := slices.BinarySearch(born, ei); ok {
+			skip = true // scored below
+		}
+		best, bestName := -1.0, -1
+		for ; k < len(cands); k++ {
+			vi := cands[k]
+			nv := &l.variants[vi]
+			if l.names[nv.name].entity != ei {
+				break
+			}
+			if skip {
+				continue
+			}
+			for qi, qv := range qvars {
+				if sc.pairsWith[vi]&qmasks[qi] == 0 {
+					continue
+				}
+				s := l.bestPairs(sc, qv, qlens[qi], distinct, nv, floor)
+				if s > best {
+					best, bestName = s, int(nv.name)
+				}
+			}
+		}
+		if best < floor || bestName < 0 {
+			continue
+		}
+		keep(ei, best, bestName)
+	}
+	// Entities born on the query's date: every name variant, each pair
+	// scored where findHot, working to the higher floor, left it.
+	for _, ei := range born {
+		if q.Type != "" && l.entities[ei].Type != q.Type {
+			continue
+		}
+		best, bestName := -1.0, -1
+		for _, pn := range l.names[l.nameStart[ei]:l.nameStart[ei+1]] {
+			for vi := pn.first; vi < pn.end; vi++ {
+				nv := &l.variants[vi]
+				for qi, qv := range qvars {
+					s := l.assignPairs(sc, qv, qlens[qi], distinct, nv, bornFloor)
+					if s > best {
+						best, bestName = s, int(nv.name)
+					}
+				}
+			}
+		}
+		if best < bornFloor || bestName < 0 {
+			continue
+		}
+		keep(ei, best, bestName)
 	}
 	slices.SortFunc(out, func(a, b Candidate) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
@@ -387,6 +419,12 @@ func (l *List) bestPairs(sc *scratch, query []int, queryLen int, distinct []stri
 	if !l.mayReach(sc, query, queryLen, nv, floor) {
 		return -1
 	}
+	return l.assignPairs(sc, query, queryLen, distinct, nv, floor)
+}
+
+// assignPairs is bestPairs without mayReach, which needs every pair that
+// reaches floor recorded in sc: it scores any pair sc does not hold.
+func (l *List) assignPairs(sc *scratch, query []int, queryLen int, distinct []string, nv *nameVariant, floor float64) float64 {
 	ids, idsLen := l.tokens[nv.first:nv.end], int(nv.length)
 	pairs := sc.pairs[:0]
 	top := -1.0
@@ -528,6 +566,20 @@ func bestScored(best float64, scored []reachTerm, qi int, lq, lambda float64) fl
 type reachTerm struct {
 	query         int
 	score, length float64
+}
+
+// nameFloor is the lowest name score that the best outcomes of a date of
+// birth (when dob) and a nationality (when nat) could lift to threshold.
+// An agreeing attribute closes part of the gap to 1.
+func nameFloor(threshold float64, dob, nat bool) float64 {
+	gap := 1.0
+	if dob {
+		gap *= 1 - birthDateMatchBoost
+	}
+	if nat {
+		gap *= 1 - nationalityMatchBoost
+	}
+	return 1 - (1-threshold)/gap
 }
 
 // birthDateMatch compares the query's date of birth with the entity's.

@@ -233,6 +233,66 @@ func TestScreenNameScoreConsistent(t *testing.T) {
 	}
 }
 
+// TestScreenBornOnQueryDate holds Screen to brute force where a date of
+// birth does the most: queries carrying a listed entity's date of birth
+// and nationality with a name of its spelt two edits away, which only the
+// date of birth can lift to the threshold. Every entity's score is
+// computed from NameSimilarity over all its names.
+func TestScreenBornOnQueryDate(t *testing.T) {
+	t.Parallel()
+	l := mustDefault(t)
+	r := rand.New(rand.NewPCG(11, 3))
+	n := 12
+	if raceDetector {
+		n = 3
+	}
+	tried := 0
+	for tried < n {
+		e := &l.entities[r.IntN(len(l.entities))]
+		if len(e.BirthDates) == 0 || len(e.Nationalities) == 0 || e.Type != TypeIndividual {
+			continue
+		}
+		tried++
+		words := strings.Fields(e.Name)
+		for range 2 {
+			i := r.IntN(len(words))
+			words[i] = typo(r, words[i])
+		}
+		q := Query{FullName: strings.Join(words, " "), BirthDate: e.BirthDates[0].From, Nationality: e.Nationalities[0]}
+		const threshold = 0.85
+		got, err := l.Screen(q, WithThreshold(threshold), WithLimit(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]float64{}
+		for _, c := range got {
+			found[c.EntityID] = c.Score
+		}
+		want := 0
+		for i := range l.entities {
+			le := &l.entities[i]
+			best := NameSimilarity(q.FullName, le.Name)
+			for _, a := range le.Aliases {
+				best = max(best, NameSimilarity(q.FullName, a.Name))
+			}
+			score := adjustScore(best, birthDateMatch(le, q), nationalityMatch(le, queryNationality(q.Nationality)))
+			if score < threshold {
+				if s, ok := found[le.ID]; ok {
+					t.Errorf("%+v: entity %s scores %.6f by brute force, below the threshold; Screen gave %.6f", q, le.ID, score, s)
+				}
+				continue
+			}
+			want++
+			if s, ok := found[le.ID]; !ok || math.Abs(s-score) > 1e-12 {
+				t.Errorf("%+v: entity %s scores %.6f by brute force, Screen gave %.6f (found %v)", q, le.ID, score, s, ok)
+			}
+		}
+		if want == 0 {
+			t.Logf("%+v: no entity reaches the threshold", q)
+		}
+	}
+}
+
 func TestScreenConcurrent(t *testing.T) {
 	t.Parallel()
 	l := mustDefault(t)
