@@ -108,19 +108,19 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (SubmitResult, err
 	}
 	mode := string(p.Mode())
 	hash := in.Hash()
-	if in.IdempotencyKey != "" {
-		prev, err := s.store.VerificationByIdempotencyKey(ctx, p.Insurer.ID, mode, in.IdempotencyKey)
-		if err == nil {
-			return s.replay(prev, in.IdempotencyKey, hash)
-		}
-		if !errs.Is(err, errs.NotFound) {
-			return SubmitResult{}, err
-		}
-	}
+	// A repeated idempotency key is found by the insert, which fails on it
+	// and returns the verification that holds it: a new request, the
+	// common case, costs no lookup first.
 	var warnings []string
 	if s.budget != nil {
 		w, err := s.budget.CheckBudget(ctx, p.Insurer.ID, mode)
 		if err != nil {
+			// A repeated request gets its first answer, even over budget.
+			if in.IdempotencyKey != "" {
+				if prev, perr := s.store.VerificationByIdempotencyKey(ctx, p.Insurer.ID, mode, in.IdempotencyKey); perr == nil {
+					return s.replay(prev, in.IdempotencyKey, hash)
+				}
+			}
 			return SubmitResult{}, err
 		}
 		if w != "" {

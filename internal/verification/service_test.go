@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,6 +340,60 @@ func TestIdempotency(t *testing.T) {
 		e.st.DB().QueryRow(`SELECT COUNT(*) FROM checks c JOIN verifications v ON v.id = c.verification_id WHERE v.idempotency_key = 'concurrent'`).Scan(&checks)
 		if len(ids) != 1 || created != 1 || rows != 1 || checks != 5 {
 			t.Fatalf("concurrent: ids %d, created %d, rows %d, checks %d", len(ids), created, rows, checks)
+		}
+	})
+}
+
+// overBudget refuses every submission once closed.
+type overBudget struct{ closed atomic.Bool }
+
+func (b *overBudget) CheckBudget(context.Context, string, string) (string, error) {
+	if b.closed.Load() {
+		return "", errs.E(errs.BudgetExceeded, "spending cap reached")
+	}
+	return "", nil
+}
+
+// TestReplayWritesNothing: a repeated key is found by the insert itself,
+// which then writes nothing; and a repeated request gets its first answer
+// even once the insurer is over its cap, which refuses new ones.
+func TestReplayWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st0 *store.Store) {
+		e := newEnv(t, st0.Dialect(), nil)
+		budget := &overBudget{}
+		e.svc = verification.NewService(verification.Deps{Store: e.st, Audit: e.st, Sealer: e.vault, Queue: e.q,
+			Budget: budget, Log: obs.NewLogger(io.Discard, slog.LevelInfo), Now: func() time.Time { return e.now }})
+		first, err := e.svc.Submit(e.a, input("key-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tables := []string{"verifications", "checks", "consents", "blind_index", "audit_log"}
+		before := map[string]int{}
+		for _, tb := range tables {
+			before[tb] = count(t, e.st, tb)
+		}
+		again, err := e.svc.Submit(e.a, input("key-1"))
+		if err != nil || !again.Replayed || again.Verification.ID != first.Verification.ID ||
+			len(again.Verification.Checks) != len(first.Verification.Checks) {
+			t.Fatalf("replay: %+v %v", again, err)
+		}
+		budget.closed.Store(true)
+		again, err = e.svc.Submit(e.a, input("key-1"))
+		if err != nil || !again.Replayed || again.Verification.ID != first.Verification.ID {
+			t.Fatalf("replay over budget: %+v %v", again, err)
+		}
+		changed := input("key-1")
+		changed.Policyholder.GivenNames = "Anna"
+		if _, err := e.svc.Submit(e.a, changed); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("different body, same key, over budget: %v", err)
+		}
+		if _, err := e.svc.Submit(e.a, input("key-2")); !errs.Is(err, errs.BudgetExceeded) {
+			t.Fatalf("new request over budget: %v", err)
+		}
+		for _, tb := range tables {
+			if n := count(t, e.st, tb); n != before[tb] {
+				t.Errorf("%s: %d rows after the replays, %d before", tb, n, before[tb])
+			}
 		}
 	})
 }
