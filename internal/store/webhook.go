@@ -151,13 +151,13 @@ func (s *Store) whEndpoints(ctx context.Context, query string, args ...any) ([]w
 
 const whEventCols = `id, insurer_id, mode, type, subject_id, payload, created_at, published_at`
 
-func whScanEvent(row *sql.Row) (outbox.Event, error) {
+func whScanEvent(row scanner) (outbox.Event, error) {
 	var ev outbox.Event
 	var payload string
 	var created int64
 	var published sql.NullInt64
 	err := row.Scan(&ev.ID, &ev.InsurerID, &ev.Mode, &ev.Type, &ev.SubjectID, &payload, &created, &published)
-	if errors.Is(err, sql.ErrNoRows) {
+	if isNoRows(err) {
 		return ev, notFound("event")
 	}
 	if err != nil {
@@ -359,18 +359,82 @@ func (s *Store) WebhookAttempts(ctx context.Context, insurerID string, deliveryI
 	return out, rows.Err()
 }
 
-func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (webhook.Delivery, bool, error) {
-	c := s.pool()
-	d, err := whScanDelivery(c.row(ctx, `UPDATE webhook_deliveries SET leased_until = $4
+func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (webhook.Claim, bool, error) {
+	claim := `UPDATE webhook_deliveries SET leased_until = $4
 		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND next_attempt_at <= $5
 		AND (leased_until IS NULL OR leased_until <= $5)
-		RETURNING `+whDeliveryCols,
-		insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now)))
-	if errors.Is(err, sql.ErrNoRows) {
-		d, err = whDelivery(ctx, c, insurerID, id) // why not: done, not due, or leased
-		return d, false, err
+		RETURNING ` + whDeliveryCols
+	args := []any{insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now)}
+	// What the attempt needs, read by the delivery's id: after a claim,
+	// the delivery's endpoint (of its mode) and its event.
+	endpoint := `SELECT ` + whEndpointCols + ` FROM webhook_endpoints
+		WHERE insurer_id = $1 AND (mode, id) = (SELECT mode, endpoint_id FROM webhook_deliveries WHERE insurer_id = $1 AND id = $2)`
+	event := `SELECT ` + whEventCols + ` FROM outbox_events
+		WHERE insurer_id = $1 AND id = (SELECT event_id FROM webhook_deliveries WHERE insurer_id = $1 AND id = $2)`
+	var (
+		cl      webhook.Claim
+		claimed bool
+	)
+	read := func(d func() scanner, ep func() scanner, ev func() scanner) error {
+		var err error
+		cl.Delivery, err = whScanDelivery(d())
+		if isNoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		claimed = true
+		if e, err := whScanEndpoint(ep()); err == nil {
+			cl.Endpoint = &e
+		} else if !isNoRows(err) {
+			return err
+		}
+		if e, err := whScanEvent(ev()); err == nil {
+			cl.Event = &e
+		} else if !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		return nil
 	}
-	return d, err == nil, err
+	if s.dialect == Postgres {
+		// One round trip: the claim and both reads, which only a claim uses.
+		err := s.retry(ctx, func() error {
+			cl, claimed = webhook.Claim{}, false
+			b := &pgx.Batch{}
+			b.Queue(claim, args...)
+			b.Queue(endpoint, insurerID, id)
+			b.Queue(event, insurerID, id)
+			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
+				return read(func() scanner { return br.QueryRow() }, func() scanner { return br.QueryRow() },
+					func() scanner { return br.QueryRow() })
+			})
+		})
+		if err != nil {
+			return cl, false, err
+		}
+	} else {
+		c := s.pool()
+		err := read(func() scanner { return c.row(ctx, claim, args...) },
+			func() scanner { return c.row(ctx, endpoint, insurerID, id) },
+			func() scanner { return c.row(ctx, event, insurerID, id) })
+		if err != nil {
+			return cl, false, err
+		}
+	}
+	if !claimed {
+		d, err := whDelivery(ctx, s.pool(), insurerID, id) // why not: done, not due, or leased
+		return webhook.Claim{Delivery: d}, false, err
+	}
+	return cl, true, nil
+}
+
+// scanner is a row to scan: *sql.Row or pgx.Row.
+type scanner interface{ Scan(...any) error }
+
+// isNoRows reports a row that was not there, from either driver.
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
 }
 
 func (s *Store) ReleaseWebhookDelivery(ctx context.Context, insurerID, id string) error {

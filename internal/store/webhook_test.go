@@ -188,8 +188,18 @@ func TestWebhookStoreContract(t *testing.T) {
 		if err != nil || !ok || !cd.LeasedUntil.Equal(claimAt.Add(time.Minute)) {
 			t.Fatalf("claim: %v %v %+v", ok, err, cd)
 		}
-		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(time.Second), claimAt.Add(time.Hour)); ok {
-			t.Fatal("claimed a leased delivery")
+		// A claim carries what the attempt needs, as read on their own.
+		wantEP, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID)
+		wantEv, _ := s.WebhookEvent(ctx, f.a, ev.ID)
+		if cd.Endpoint == nil || !reflect.DeepEqual(*cd.Endpoint, wantEP) || cd.Event == nil || !reflect.DeepEqual(*cd.Event, wantEv) {
+			t.Fatalf("claim's endpoint and event\n got  %+v %+v\n want %+v %+v", cd.Endpoint, cd.Event, wantEP, wantEv)
+		}
+		if read, _ := s.WebhookDelivery(ctx, f.a, d1.ID); !reflect.DeepEqual(read, cd.Delivery) {
+			t.Fatalf("claimed delivery\n returned %+v\n read     %+v", cd.Delivery, read)
+		}
+		if cl, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(time.Second), claimAt.Add(time.Hour)); ok ||
+			cl.Endpoint != nil || cl.Event != nil || cl.ID != d1.ID || !cl.LeasedUntil.Equal(claimAt.Add(time.Minute)) {
+			t.Fatalf("claimed a leased delivery, or no delivery as it stands: %v %+v", ok, cl)
 		}
 		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.b, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(time.Hour)); ok {
 			t.Fatal("foreign insurer claimed a delivery")

@@ -89,10 +89,11 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 	defer g.release()
 
 	now := s.now()
-	d, claimed, err := s.store.ClaimWebhookDelivery(ctx, p.InsurerID, p.DeliveryID, now.Add(dueSlack), now.Add(s.cfg.Timeout+leaseMargin))
+	cl, claimed, err := s.store.ClaimWebhookDelivery(ctx, p.InsurerID, p.DeliveryID, now.Add(dueSlack), now.Add(s.cfg.Timeout+leaseMargin))
 	if err != nil {
 		return err
 	}
+	d := cl.Delivery
 	if !claimed {
 		_, err := ready(d, now)
 		return err
@@ -106,18 +107,18 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 		release()
 		return errs.E(errs.Invalid, "webhook delivery task names another endpoint")
 	}
-	ep, err := s.store.WebhookEndpoint(ctx, d.InsurerID, d.Mode, d.EndpointID)
-	if errs.Is(err, errs.NotFound) {
+	if cl.Endpoint == nil {
 		return nil // deleted with its deliveries
 	}
-	if err != nil {
-		release()
-		return err
-	}
+	ep := *cl.Endpoint
 	if !ep.Enabled {
 		return s.store.AbandonWebhookDelivery(ctx, d.InsurerID, d.ID, "webhook endpoint is disabled", now)
 	}
-	out, err := s.attempt(ctx, ep, d, now, g)
+	if cl.Event == nil {
+		// Purged by retention: nothing left to send.
+		return s.store.AbandonWebhookDelivery(ctx, d.InsurerID, d.ID, "event is no longer available", now)
+	}
+	out, err := s.attempt(ctx, ep, d, *cl.Event, now, g)
 	if err != nil {
 		release()
 		return err
@@ -163,17 +164,9 @@ func (o outcome) ok() bool { return o.err == "" && o.status >= 200 && o.status <
 // errAttemptFailed tells the breaker an attempt failed.
 var errAttemptFailed = errors.New("webhook attempt failed")
 
-// attempt loads the event and secrets, signs and POSTs. An error means no
+// attempt loads the secrets, signs the event and POSTs. An error means no
 // attempt was made (the lease must be released).
-func (s *Service) attempt(ctx context.Context, ep Endpoint, d Delivery, now time.Time, g *gate) (outcome, error) {
-	ev, err := s.store.WebhookEvent(ctx, d.InsurerID, d.EventID)
-	if errs.Is(err, errs.NotFound) {
-		// Purged by retention: nothing left to send.
-		return outcome{}, s.store.AbandonWebhookDelivery(ctx, d.InsurerID, d.ID, "event is no longer available", now)
-	}
-	if err != nil {
-		return outcome{}, err
-	}
+func (s *Service) attempt(ctx context.Context, ep Endpoint, d Delivery, ev outbox.Event, now time.Time, g *gate) (outcome, error) {
 	body, err := EncodeEnvelope(ev)
 	if err != nil {
 		return outcome{}, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,6 +253,37 @@ func TestGoneDisables(t *testing.T) {
 	if _, err := h.svc.SendTest(h.ctx, h.a, tenant.Test, ep.ID); !errs.Is(err, errs.FailedPrecondition) {
 		t.Fatalf("test message to a disabled endpoint: %v", err)
 	}
+}
+
+// TestPurgedEventAbandoned: a delivery whose event retention purged before
+// its attempt ends failed, with the reason, and nothing is sent; on both
+// databases, since the claim reads the event with it.
+func TestPurgedEventAbandoned(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		h := newHarness(t, st)
+		rc := newReceiver(t, h.clock, false, nil)
+		ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+		ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+		publish, _ := h.q.pop()
+		if err := h.run(publish); err != nil {
+			t.Fatal(err)
+		}
+		q := `DELETE FROM outbox_events WHERE id = $1`
+		if st.Dialect() == store.SQLite {
+			q = strings.ReplaceAll(q, "$", "?")
+		}
+		if _, err := st.DB().ExecContext(h.ctx, q, ev.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.drive(time.Time{})
+		ds := h.deliveries(h.a, tenant.Test, ep.ID)
+		if len(ds) != 1 || ds[0].Status != webhook.Failed || ds[0].LastError != "event is no longer available" || ds[0].Attempts != 0 {
+			t.Fatalf("deliveries: %+v", ds)
+		}
+		if n := len(rc.requests()); n != 0 {
+			t.Fatalf("receiver got %d requests", n)
+		}
+	})
 }
 
 // TestFailingForDaysDisables: an endpoint whose every attempt fails for

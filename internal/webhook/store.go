@@ -52,8 +52,10 @@ type Store interface {
 	WebhookAttempts(ctx context.Context, insurerID string, deliveryIDs []string) (map[string][]Attempt, error)
 	// ClaimWebhookDelivery leases a pending delivery whose attempt is due at now
 	// and whose lease (if any) has expired, until leaseUntil. It returns
-	// the delivery as it stands and whether this call leased it.
-	ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (Delivery, bool, error)
+	// the delivery as it stands and whether this call leased it; with a
+	// lease, also what the attempt needs: the delivery's endpoint (of its
+	// mode) and its event, each nil when gone.
+	ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (Claim, bool, error)
 	// ReleaseWebhookDelivery drops a lease without recording an attempt.
 	ReleaseWebhookDelivery(ctx context.Context, insurerID, id string) error
 	// RecordWebhookAttempt stores r in one transaction; see AttemptResult. It
@@ -140,3 +142,11 @@ type Broadcaster interface {
 type noBroadcast struct{}
 
 func (noBroadcast) Broadcast(outbox.Event) {}
+
+// Claim is a delivery as ClaimWebhookDelivery leaves it, with its endpoint
+// and event when it was leased (nil when deleted or purged).
+type Claim struct {
+	Delivery
+	Endpoint *Endpoint
+	Event    *outbox.Event
+}
