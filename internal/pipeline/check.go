@@ -55,10 +55,11 @@ func (p *Pipeline) load(ctx context.Context, pl verification.CheckPayload) (veri
 // (worker.Run does, and queues it with QueueScore when it cannot); when it
 // is false, scoring is queued as after any check.
 func (p *Pipeline) RunVerification(ctx context.Context, pl verification.VerificationPayload) (final bool, err error) {
-	v, err := p.d.Store.PipelineVerification(ctx, pl.InsurerID, pl.VerificationID)
+	in, err := p.d.Store.RunInputs(ctx, pl.InsurerID, pl.VerificationID)
 	if err != nil {
 		return false, err
 	}
+	v := in.Verification
 	if v.Status.Terminal() {
 		return false, nil
 	}
@@ -68,7 +69,7 @@ func (p *Pipeline) RunVerification(ctx context.Context, pl verification.Verifica
 			pending = append(pending, c)
 		}
 	}
-	retries, scored, err := p.runChecks(ctx, v, pending, true)
+	retries, scored, err := p.runChecks(ctx, v, pending, true, &in)
 	if err != nil {
 		return false, err
 	}
@@ -115,7 +116,7 @@ func (p *Pipeline) RunCheck(ctx context.Context, pl verification.CheckPayload) e
 		scored, err = p.poll(ctx, v, c)
 	default:
 		var retries []retry
-		retries, scored, err = p.runChecks(ctx, v, []verification.Check{c}, true)
+		retries, scored, err = p.runChecks(ctx, v, []verification.Check{c}, true, nil)
 		if err == nil && len(retries) > 0 {
 			err = retries[0].err
 		}
@@ -189,12 +190,17 @@ type retry struct {
 // recorded together. It returns the checks to try again later with the
 // error that says when. With score, when the answers end every check of
 // v, the final outcome is written with them and scored reports it.
-func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, cs []verification.Check, score bool) (retries []retry, scored bool, err error) {
+func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, cs []verification.Check, score bool, in *RunInputs) (retries []retry, scored bool, err error) {
 	if len(cs) == 0 {
 		return nil, false, nil
 	}
 	now := p.now()
-	openPII := sync.OnceValues(func() (*verification.PII, error) { return p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID) })
+	openPII := sync.OnceValues(func() (*verification.PII, error) {
+		if in != nil {
+			return p.d.Opener.OpenSealed(ctx, v.InsurerID, v.ID, in.WrappedKey, in.Sealed)
+		}
+		return p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID)
+	})
 	runs := make([]*checkRun, len(cs))
 	var starts []StartCheck
 	for i, c := range cs {
@@ -202,7 +208,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		runs[i] = r
 		switch {
 		case c.Type == risk.CheckDocumentMRZ:
-			r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII)
+			r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII, in)
 		case !now.Before(v.DeadlineAt):
 			r.update = p.timedOut(v, c, now)
 		default:
@@ -242,7 +248,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 	}
 	var done *completion
 	if score {
-		done = p.complete(ctx, v, runs)
+		done = p.complete(ctx, v, runs, in)
 	}
 	if scored, err = p.record(ctx, v, runs, done); err != nil {
 		return nil, false, err
@@ -267,7 +273,7 @@ type completion struct {
 
 // complete returns v's completion when every check of v is terminal once
 // the runs' updates apply; nil when one is not, or a run has no update.
-func (p *Pipeline) complete(ctx context.Context, v verification.Verification, runs []*checkRun) *completion {
+func (p *Pipeline) complete(ctx context.Context, v verification.Verification, runs []*checkRun, in *RunInputs) *completion {
 	byID := make(map[string]*checkRun, len(runs))
 	for _, r := range runs {
 		byID[r.c.ID] = r
@@ -289,7 +295,18 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 			return nil
 		}
 	}
-	o, err := p.outcome(ctx, after, true, p.now())
+	var (
+		o   OutcomeUpdate
+		err error
+	)
+	if in != nil {
+		var pol risk.Policy
+		if pol, err = policyOf(in); err == nil {
+			o, err = p.outcomeWith(after, true, p.now(), pol)
+		}
+	} else {
+		o, err = p.outcome(ctx, after, true, p.now())
+	}
 	if err != nil {
 		p.log.WarnContext(ctx, "score in the run; scored on its own instead", "verification_id", v.ID, "err", err)
 		return nil
@@ -619,7 +636,7 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 		}
 	}
 	runs := []*checkRun{r}
-	done := p.complete(ctx, v, runs)
+	done := p.complete(ctx, v, runs, nil)
 	if scored, err = p.record(ctx, v, runs, done); err != nil {
 		return false, err
 	}

@@ -18,7 +18,7 @@ import (
 // zone is parsed and compared with the typed fields; expired and specimen
 // documents are flagged; the blind index finds the same document used by
 // another person in an earlier verification of the insurer.
-func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c verification.Check, now time.Time, openPII func() (*verification.PII, error)) (*CheckUpdate, error) {
+func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c verification.Check, now time.Time, openPII func() (*verification.PII, error), in *RunInputs) (*CheckUpdate, error) {
 	pii, err := openPII()
 	if errs.Is(err, errs.FailedPrecondition) {
 		u := p.failed(c, now, ReasonErased, risk.SignalRequiredCheckNotRun)
@@ -29,8 +29,10 @@ func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c
 		return nil, err
 	}
 	signals := DocumentSignals(pii, now)
-	reused, err := p.documentReused(ctx, v, pii)
-	if err != nil {
+	var reused bool
+	if in != nil {
+		reused = in.DocumentReused // read with the verification
+	} else if reused, err = p.documentReused(ctx, v, pii); err != nil {
 		return nil, err
 	}
 	if reused {

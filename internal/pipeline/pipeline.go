@@ -52,6 +52,9 @@ type Store interface {
 	// PipelineVerification loads a verification of the insurer, in any
 	// mode, with its checks.
 	PipelineVerification(ctx context.Context, insurerID, id string) (verification.Verification, error)
+	// RunInputs loads what a verification's run reads before it calls a
+	// partner (see RunInputs), in one round trip where the database allows.
+	RunInputs(ctx context.Context, insurerID, id string) (RunInputs, error)
 	// Sealed returns the wrapped key and sealed personal data.
 	Sealed(ctx context.Context, insurerID, mode, id string) (wrappedKey, sealed []byte, err error)
 	// DocumentReused reports whether another verification of the insurer
@@ -183,6 +186,28 @@ type VerificationRef struct {
 // (verification.Service.Open).
 type Opener interface {
 	Open(ctx context.Context, insurerID, mode, verificationID string) (*verification.PII, error)
+	// OpenSealed unseals data read with the verification (RunInputs);
+	// errs.FailedPrecondition when it was erased (nil).
+	OpenSealed(ctx context.Context, insurerID, verificationID string, wrappedKey, sealed []byte) (*verification.PII, error)
+}
+
+// RunInputs is what a verification's run reads before it calls anyone.
+type RunInputs struct {
+	// Verification has its checks.
+	Verification verification.Verification
+	// WrappedKey and Sealed are its sealed personal data, nil once erased.
+	WrappedKey, Sealed []byte
+	// Policy is the insurer's current risk policy when PolicyStored; the
+	// default otherwise. PolicyErr is why the stored one could not be
+	// read: the run then records its answers and scores on a task of its
+	// own, as when Store.RiskPolicy fails.
+	Policy       risk.Policy
+	PolicyStored bool
+	PolicyErr    error
+	// DocumentReused tells whether another verification of the insurer
+	// holds one of this one's document digests without its person digest,
+	// by the blind index written with it (as Store.DocumentReused).
+	DocumentReused bool
 }
 
 // Sealer seals evidence and computes blind-index digests (internal/vault).

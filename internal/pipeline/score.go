@@ -90,6 +90,23 @@ func (p *Pipeline) outcome(ctx context.Context, v verification.Verification, fin
 	if err != nil {
 		return OutcomeUpdate{}, err
 	}
+	return p.outcomeWith(v, final, now, pol)
+}
+
+// policyOf is the policy a run read with its verification, as Policy
+// returns it.
+func policyOf(in *RunInputs) (risk.Policy, error) {
+	switch {
+	case in.PolicyErr != nil:
+		return risk.Policy{}, in.PolicyErr
+	case !in.PolicyStored:
+		return risk.DefaultPolicy(), nil
+	}
+	return in.Policy, nil
+}
+
+// outcomeWith is outcome under pol.
+func (p *Pipeline) outcomeWith(v verification.Verification, final bool, now time.Time, pol risk.Policy) (OutcomeUpdate, error) {
 	out := risk.Score(Input(v), pol)
 	o := OutcomeUpdate{InsurerID: v.InsurerID, VerificationID: v.ID, Outcome: out, At: now}
 	data := func() map[string]any {

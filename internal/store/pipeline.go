@@ -48,15 +48,24 @@ func (s *Store) PipelineVerification(ctx context.Context, insurerID, id string) 
 	return v, err
 }
 
+// withChecksSQL reads a verification with its checks, its columns
+// repeated on each check's row.
+var withChecksSQL = `SELECT ` + verificationCols + `, ` + prefixed("ch.", checkCols) + verificationFrom +
+	`JOIN checks ch ON ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
+	WHERE v.insurer_id = $1 AND v.id = $2`
+
 func (s *Store) verificationWithChecks(ctx context.Context, insurerID, id string) (verification.Verification, bool, error) {
-	var v verification.Verification
-	rows, err := s.pool().query(ctx, `SELECT `+verificationCols+`, `+prefixed("ch.", checkCols)+verificationFrom+
-		`JOIN checks ch ON ch.insurer_id = v.insurer_id AND ch.verification_id = v.id
-		WHERE v.insurer_id = $1 AND v.id = $2`, insurerID, id)
+	rows, err := s.pool().query(ctx, withChecksSQL, insurerID, id)
 	if err != nil {
-		return v, false, err
+		return verification.Verification{}, false, err
 	}
 	defer rows.Close()
+	return scanWithChecks(rows)
+}
+
+// scanWithChecks reads the rows of withChecksSQL; found is false when
+// there were none (no such verification, or one without checks).
+func scanWithChecks(rows rowsScanner) (v verification.Verification, found bool, err error) {
 	var skip []any // the verification's columns after the first row
 	for rows.Next() {
 		var r checkRow
@@ -82,6 +91,98 @@ func (s *Store) verificationWithChecks(ctx context.Context, insurerID, id string
 	}
 	sortChecks(v.Checks)
 	return v, skip != nil, nil
+}
+
+// Reads of RunInputs besides the verification.
+const (
+	runSealedSQL = `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND id = $2`
+	runPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
+	// runReusedSQL is DocumentReused over the digests the verification's
+	// blind index holds, written with it from the same data.
+	runReusedSQL = `SELECT EXISTS (SELECT 1 FROM blind_index mine
+		JOIN blind_index d ON d.insurer_id = mine.insurer_id AND d.kind = mine.kind AND d.digest = mine.digest
+			AND d.verification_id <> mine.verification_id
+		WHERE mine.insurer_id = $1 AND mine.verification_id = $2 AND mine.kind = 'document'
+		AND NOT EXISTS (SELECT 1 FROM blind_index me JOIN blind_index p ON p.insurer_id = me.insurer_id
+				AND p.kind = me.kind AND p.digest = me.digest
+			WHERE me.insurer_id = $1 AND me.verification_id = $2 AND me.kind = 'person'
+			AND p.verification_id = d.verification_id))`
+)
+
+// RunInputs implements pipeline.Store: on PostgreSQL the four reads go in
+// one pipeline.
+func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.RunInputs, error) {
+	var (
+		in     pipeline.RunInputs
+		found  bool
+		policy sql.NullString
+	)
+	// next returns each read's row in turn, only once the one before it
+	// is scanned.
+	readRest := func(next func(q string, args ...any) scanner) error {
+		err := next(runSealedSQL, insurerID, id).Scan(&in.WrappedKey, &in.Sealed)
+		if isNoRows(err) {
+			return notFound("verification")
+		}
+		if err != nil {
+			return err
+		}
+		if err := next(runPolicySQL, insurerID).Scan(&policy); err != nil && !isNoRows(err) {
+			return err
+		}
+		return next(runReusedSQL, insurerID, id).Scan(&in.DocumentReused)
+	}
+	if s.dialect == Postgres {
+		err := s.retry(ctx, func() error {
+			in, found, policy = pipeline.RunInputs{}, false, sql.NullString{}
+			b := &pgx.Batch{}
+			b.Queue(withChecksSQL, insurerID, id)
+			b.Queue(runSealedSQL, insurerID, id)
+			b.Queue(runPolicySQL, insurerID)
+			b.Queue(runReusedSQL, insurerID, id)
+			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				in.Verification, found, err = scanWithChecks(rows)
+				rows.Close()
+				if err != nil {
+					return err
+				}
+				return readRest(func(string, ...any) scanner { return br.QueryRow() })
+			})
+		})
+		if err != nil {
+			return in, err
+		}
+	} else {
+		var err error
+		if in.Verification, found, err = s.verificationWithChecks(ctx, insurerID, id); err != nil {
+			return in, err
+		}
+		c := s.pool()
+		err = readRest(func(q string, args ...any) scanner { return c.row(ctx, q, args...) })
+		if err != nil {
+			return in, err
+		}
+	}
+	if !found {
+		// Without checks, or gone: the plain path says which.
+		v, err := s.PipelineVerification(ctx, insurerID, id)
+		if err != nil {
+			return in, err
+		}
+		in.Verification = v
+	}
+	if policy.Valid {
+		if err := json.Unmarshal([]byte(policy.String), &in.Policy); err != nil {
+			in.Policy, in.PolicyErr = risk.Policy{}, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+		} else {
+			in.PolicyStored = true
+		}
+	}
+	return in, nil
 }
 
 // prefixed qualifies each column of a comma-separated list.

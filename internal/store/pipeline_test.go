@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"testing"
@@ -736,3 +737,129 @@ func TestSaveOutcome(t *testing.T) {
 		}
 	})
 }
+
+// TestRunInputsMatchTheirReads: what a run reads in one round trip equals
+// the separate reads it replaces, reuse included: the same document under
+// another person of the insurer is reuse, under the same person or at
+// another insurer it is not.
+func TestRunInputsMatchTheirReads(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		tenants := tenant.NewService(s, nil, discard())
+		ins, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA", Region: "EU"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Other", Country: "USA"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
+		type seeded struct {
+			v      verification.Verification
+			docs   []string
+			person string
+			reused bool
+		}
+		seed := func(insurerID string, at time.Duration, person string, reused bool, docs ...string) seeded {
+			t.Helper()
+			v := seedVerification(t, s, insurerID, t0.Add(at), risk.CheckDocumentMRZ, risk.CheckWatchlist)
+			blind := []verification.BlindEntry{{Kind: "person", Digest: person}}
+			for _, d := range docs {
+				blind = append(blind, verification.BlindEntry{Kind: "document", Digest: d})
+			}
+			if _, err := s.DB().ExecContext(ctx, rebind(s, `DELETE FROM blind_index WHERE verification_id = $1`), v.ID); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range blind {
+				if _, err := s.DB().ExecContext(ctx, rebind(s, `INSERT INTO blind_index (insurer_id, kind, digest, verification_id, created_at)
+					VALUES ($1, $2, $3, $4, 0)`), insurerID, b.Kind, b.Digest, v.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return seeded{v, docs, person, reused}
+		}
+		all := []seeded{
+			seed(ins.ID, 0, "p1", false, "d1"),
+			seed(ins.ID, time.Second, "p1", false, "d1"), // the same person again
+			seed(ins.ID, 2*time.Second, "p2", true, "d2", "d3"),
+			seed(ins.ID, 3*time.Second, "p3", true, "d3"), // d3 under another person
+			seed(other.ID, 4*time.Second, "p9", false, "d1"),
+			seed(ins.ID, 5*time.Second, "p4", false),
+		}
+		check := func(sd seeded, wantPolicy risk.Policy, stored bool) {
+			t.Helper()
+			in, err := s.RunInputs(ctx, sd.v.InsurerID, sd.v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := s.PipelineVerification(ctx, sd.v.InsurerID, sd.v.ID)
+			if !reflect.DeepEqual(in.Verification, v) {
+				t.Errorf("verification\n got  %+v\n want %+v", in.Verification, v)
+			}
+			wk, sealed, _ := s.Sealed(ctx, sd.v.InsurerID, sd.v.Mode, sd.v.ID)
+			if !bytes.Equal(in.WrappedKey, wk) || !bytes.Equal(in.Sealed, sealed) || (wk == nil) != (in.WrappedKey == nil) {
+				t.Errorf("sealed: %q %q, want %q %q", in.WrappedKey, in.Sealed, wk, sealed)
+			}
+			reused, err := s.DocumentReused(ctx, sd.v.InsurerID, sd.v.ID, sd.docs, sd.person)
+			if err != nil || in.DocumentReused != reused || reused != sd.reused {
+				t.Errorf("%s %v: reused %v, by digests %v %v, want %v", sd.person, sd.docs, in.DocumentReused, reused, err, sd.reused)
+			}
+			if in.PolicyStored != stored || (stored && !reflect.DeepEqual(in.Policy, wantPolicy)) {
+				t.Errorf("policy: stored %v %+v, want %v %+v", in.PolicyStored, in.Policy.Version, stored, wantPolicy.Version)
+			}
+		}
+		for _, sd := range all {
+			check(sd, risk.Policy{}, false)
+		}
+		p2 := risk.DefaultPolicy().Clone()
+		p2.InsurerID, p2.Version, p2.CreatedAt = ins.ID, 2, t0
+		p2.Decisions.Review = 20
+		if err := s.PutRiskPolicy(ctx, p2); err != nil {
+			t.Fatal(err)
+		}
+		stored, _, _ := s.RiskPolicy(ctx, ins.ID)
+		check(all[0], stored, true)
+		check(all[4], risk.Policy{}, false) // the other insurer's
+
+		// An unreadable policy does not fail the read: the run scores on
+		// its own task instead.
+		if _, err := s.DB().ExecContext(ctx, rebind(s, `INSERT INTO risk_policies (insurer_id, version, policy, created_at)
+			VALUES ($1, 99, 'not json', 0)`), ins.ID); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := s.RunInputs(ctx, ins.ID, all[0].v.ID); err != nil || in.PolicyStored || !errs.Is(in.PolicyErr, errs.Internal) {
+			t.Fatalf("unreadable policy: %v stored %v %v", err, in.PolicyStored, in.PolicyErr)
+		}
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM risk_policies WHERE version = 99`); err != nil {
+			t.Fatal(err)
+		}
+
+		// Erased: no sealed data, and its digests are gone with it.
+		e := all[3]
+		if _, err := s.Erase(ctx, ins.ID, e.v.ID, "usr_1", "request", t0.Add(time.Minute),
+			audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "usr_1", Action: "verification.erased", VerificationID: e.v.ID, CreatedAt: t0},
+			outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: outbox.VerificationErased, SubjectID: e.v.ID, Payload: []byte(`{}`), CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := s.RunInputs(ctx, ins.ID, e.v.ID); err != nil || in.WrappedKey != nil || in.Sealed != nil || in.DocumentReused {
+			t.Fatalf("erased: %v %q %q reused %v", err, in.WrappedKey, in.Sealed, in.DocumentReused)
+		}
+		all[2].reused = false
+		check(all[2], stored, true)
+
+		if _, err := s.RunInputs(ctx, other.ID, all[0].v.ID); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("another insurer's verification: %v", err)
+		}
+	})
+}
+
+// rebind writes $n placeholders as the store's database wants them.
+func rebind(s *store.Store, q string) string {
+	if s.Dialect() == store.SQLite {
+		return regexpDollar.ReplaceAllString(q, "?")
+	}
+	return q
+}
+
+var regexpDollar = regexp.MustCompile(`\$\d+`)

@@ -337,8 +337,15 @@ func (r *checkRow) check() (verification.Check, error) {
 // scanWith scans a row whose leading columns go to the caller's
 // destinations and the rest to extra.
 type scanWith struct {
-	rows  *sql.Rows
+	rows  rowsScanner
 	extra []any
+}
+
+// rowsScanner is *sql.Rows or pgx.Rows.
+type rowsScanner interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
 }
 
 func (s scanWith) Scan(dest ...any) error { return s.rows.Scan(append(dest, s.extra...)...) }

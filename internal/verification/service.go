@@ -329,6 +329,15 @@ func (s *Service) Open(ctx context.Context, insurerID, mode, verificationID stri
 	return s.open(ctx, insurerID, verificationID, wrapped, sealed)
 }
 
+// OpenSealed unseals personal data the pipeline read with the
+// verification; nil data means it was erased.
+func (s *Service) OpenSealed(ctx context.Context, insurerID, verificationID string, wrapped, sealed []byte) (*PII, error) {
+	if wrapped == nil || sealed == nil {
+		return nil, errs.E(errs.FailedPrecondition, "verification was erased")
+	}
+	return s.open(ctx, insurerID, verificationID, wrapped, sealed)
+}
+
 func (s *Service) open(ctx context.Context, insurerID, verificationID string, wrapped, sealed []byte) (*PII, error) {
 	plain, err := s.sealer.Open(ctx, insurerID, verificationID, wrapped, vault.PurposePolicyholder, sealed)
 	if err != nil {
