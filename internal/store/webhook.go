@@ -181,8 +181,7 @@ func (s *Store) WebhookEvent(ctx context.Context, insurerID, eventID string) (ou
 }
 
 func (s *Store) MarkOutboxEventPublished(ctx context.Context, insurerID, eventID string, at time.Time) (bool, error) {
-	res, err := s.pool().exec(ctx, `UPDATE outbox_events SET published_at = $3
-		WHERE insurer_id = $1 AND id = $2 AND published_at IS NULL`, insurerID, eventID, micros(at))
+	res, err := s.pool().exec(ctx, markPublishedSQL, insurerID, eventID, micros(at))
 	if err != nil {
 		return false, err
 	}
@@ -233,35 +232,93 @@ func whInsertDelivery(ctx context.Context, c conn, d webhook.Delivery) (bool, er
 // attempted. When every one was new, those are the ones just inserted: a
 // delivery of the event that another run inserted is that run's to queue.
 // Otherwise (a run again after a crash) they are read.
-func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []webhook.Delivery) ([]webhook.Delivery, error) {
+func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []webhook.Delivery, at time.Time) ([]webhook.Delivery, bool, error) {
 	args := make([]any, 0, 9*len(ds))
 	for _, d := range ds {
 		if d.InsurerID != insurerID || d.EventID != eventID {
-			return nil, errs.E(errs.Internal, "delivery of another event")
+			return nil, false, errs.E(errs.Internal, "delivery of another event")
 		}
 		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
 			nullMicros(d.NextAttemptAt), micros(d.CreatedAt))
 	}
-	c := s.pool()
-	var out []webhook.Delivery
-	if len(ds) > 0 {
-		var err error
-		out, err = whDeliveries(ctx, c, `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
-			status, next_attempt_at, created_at) VALUES `+valueRows(len(ds), 9)+`
-			ON CONFLICT (event_id, endpoint_id) DO NOTHING
-			RETURNING `+whDeliveryCols, args...)
+	insert := `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
+		status, next_attempt_at, created_at) VALUES ` + valueRows(len(ds), 9) + `
+		ON CONFLICT (event_id, endpoint_id) DO NOTHING
+		RETURNING ` + whDeliveryCols
+	var (
+		out   []webhook.Delivery
+		first bool
+	)
+	if s.dialect == Postgres {
+		// One round trip, one transaction.
+		err := s.retry(ctx, func() error {
+			out, first = nil, false
+			b := &pgx.Batch{}
+			if len(ds) > 0 {
+				b.Queue(insert, args...)
+			}
+			b.Queue(markPublishedSQL, insurerID, eventID, micros(at))
+			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
+				if len(ds) > 0 {
+					rows, err := br.Query()
+					if err != nil {
+						return err
+					}
+					for rows.Next() {
+						d, err := whScanDelivery(rows)
+						if err != nil {
+							rows.Close()
+							return err
+						}
+						out = append(out, d)
+					}
+					rows.Close()
+					if err := rows.Err(); err != nil {
+						return err
+					}
+				}
+				tag, err := br.Exec()
+				first = err == nil && tag.RowsAffected() == 1
+				return err
+			})
+		})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if len(out) == len(ds) {
-			slices.SortFunc(out, func(a, b webhook.Delivery) int { return strings.Compare(a.ID, b.ID) })
-			return out, nil
+	} else {
+		err := s.tx(ctx, func(c conn) error {
+			out, first = nil, false
+			if len(ds) > 0 {
+				var err error
+				if out, err = whDeliveries(ctx, c, insert, args...); err != nil {
+					return err
+				}
+			}
+			res, err := c.exec(ctx, markPublishedSQL, insurerID, eventID, micros(at))
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			first = n == 1
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
 		}
 	}
-	return whDeliveries(ctx, c, `SELECT `+whDeliveryCols+` FROM webhook_deliveries
+	if len(out) == len(ds) {
+		slices.SortFunc(out, func(a, b webhook.Delivery) int { return strings.Compare(a.ID, b.ID) })
+		return out, first, nil
+	}
+	// Some existed: the event's deliveries still to attempt, as they are.
+	out, err := whDeliveries(ctx, s.pool(), `SELECT `+whDeliveryCols+` FROM webhook_deliveries
 		WHERE insurer_id = $1 AND event_id = $2 AND status = $3 AND attempts = 0 ORDER BY id`,
 		insurerID, eventID, string(webhook.Pending))
+	return out, first, err
 }
+
+const markPublishedSQL = `UPDATE outbox_events SET published_at = $3
+	WHERE insurer_id = $1 AND id = $2 AND published_at IS NULL`
 
 func (s *Store) CreateWebhookTestDelivery(ctx context.Context, ev outbox.Event, d webhook.Delivery) error {
 	return s.tx(ctx, func(c conn) error {

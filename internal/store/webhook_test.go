@@ -156,25 +156,44 @@ func TestWebhookStoreContract(t *testing.T) {
 		mustNotFound(t, "foreign event", err)
 
 		// Deliveries: unique per (event, endpoint).
+		// Written with the event's publication, which only the first
+		// call makes.
 		d1, d2 := f.delivery(ev, e1), f.delivery(ev, e2)
-		pending, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{d1, d2})
-		if err != nil || len(pending) != 2 {
-			t.Fatalf("create deliveries: %d %v", len(pending), err)
+		pending, first, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{d1, d2}, f.now)
+		if err != nil || len(pending) != 2 || !first {
+			t.Fatalf("create deliveries: %d %v %v", len(pending), first, err)
+		}
+		publishedAt := f.now
+		if got, _ := s.EventToPublish(ctx, ev.ID); !got.PublishedAt.Equal(publishedAt) {
+			t.Fatalf("published at %v, want %v", got.PublishedAt, publishedAt)
 		}
 		for _, p := range pending {
 			if read, err := s.WebhookDelivery(ctx, f.a, p.ID); err != nil || !reflect.DeepEqual(read, p) {
 				t.Fatalf("created delivery\n returned %+v\n read     %+v %v", p, read, err)
 			}
 		}
-		again, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{f.delivery(ev, e1), f.delivery(ev, e2)})
-		if err != nil || len(again) != 2 || again[0].ID != d1.ID || again[1].ID != d2.ID {
-			t.Fatalf("second fan-out must create nothing new: %+v %v", again, err)
+		again, first, err := s.CreateWebhookDeliveries(ctx, f.a, ev.ID, []webhook.Delivery{f.delivery(ev, e1), f.delivery(ev, e2)}, f.now.Add(time.Second))
+		if err != nil || len(again) != 2 || again[0].ID != d1.ID || again[1].ID != d2.ID || first {
+			t.Fatalf("second fan-out must create nothing new nor publish again: %+v %v %v", again, first, err)
 		}
-		if first, err := s.MarkOutboxEventPublished(ctx, f.a, ev.ID, f.now); err != nil || !first {
-			t.Fatalf("mark published: %v %v", first, err)
+		if got, _ := s.EventToPublish(ctx, ev.ID); !got.PublishedAt.Equal(publishedAt) {
+			t.Fatalf("published again: %v", got.PublishedAt)
 		}
 		if first, _ := s.MarkOutboxEventPublished(ctx, f.a, ev.ID, f.now); first {
 			t.Fatal("marked published twice")
+		}
+		// An event no endpoint takes is published all the same.
+		lone := f.event(f.a, tenant.Live, outbox.VerificationFailed)
+		if none, first, err := s.CreateWebhookDeliveries(ctx, f.a, lone.ID, nil, f.now); err != nil || len(none) != 0 || !first {
+			t.Fatalf("event without deliveries: %+v %v %v", none, first, err)
+		}
+		// A delivery of another event is refused, and nothing is written.
+		other := f.event(f.a, tenant.Live, outbox.VerificationFailed)
+		if _, _, err := s.CreateWebhookDeliveries(ctx, f.a, other.ID, []webhook.Delivery{f.delivery(ev, e1)}, f.now); !errs.Is(err, errs.Internal) {
+			t.Fatalf("delivery of another event: %v", err)
+		}
+		if got, _ := s.EventToPublish(ctx, other.ID); !got.PublishedAt.IsZero() {
+			t.Fatal("refused fan-out published its event")
 		}
 		_, err = s.WebhookDelivery(ctx, f.b, d1.ID)
 		mustNotFound(t, "foreign delivery", err)
@@ -283,11 +302,11 @@ func TestWebhookStoreContract(t *testing.T) {
 		// Lists: newest first, filters, cursor, tenancy.
 		ev2 := f.event(f.a, tenant.Live, outbox.VerificationCompleted)
 		d3 := f.delivery(ev2, e1)
-		if _, err := s.CreateWebhookDeliveries(ctx, f.a, ev2.ID, []webhook.Delivery{d3}); err != nil {
+		if _, _, err := s.CreateWebhookDeliveries(ctx, f.a, ev2.ID, []webhook.Delivery{d3}, f.now); err != nil {
 			t.Fatal(err)
 		}
 		evT := f.event(f.a, tenant.Test, outbox.VerificationCompleted)
-		if _, err := s.CreateWebhookDeliveries(ctx, f.a, evT.ID, []webhook.Delivery{f.delivery(evT, eTest)}); err != nil {
+		if _, _, err := s.CreateWebhookDeliveries(ctx, f.a, evT.ID, []webhook.Delivery{f.delivery(evT, eTest)}, f.now); err != nil {
 			t.Fatal(err)
 		}
 		list, err := s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.a, Mode: tenant.Live, Limit: 10})

@@ -481,6 +481,39 @@ func TestConcurrentDeliverOnce(t *testing.T) {
 	}
 }
 
+// TestPublishWithQueueDown: deliveries and the event's publication commit
+// together before any task is queued. With the queue down, publishing
+// fails after that; the event is broadcast once all the same, the publish
+// task's retry queues the deliveries, and the sweeper would too.
+func TestPublishWithQueueDown(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		h := newHarness(t, s)
+		rc := newReceiver(t, h.clock, false, nil)
+		ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL, outbox.VerificationCompleted)
+		ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+		h.q.mu.Lock()
+		h.q.down = true
+		h.q.mu.Unlock()
+		if err := h.svc.Publish(h.ctx, ev.ID); !errs.Is(err, errs.Unavailable) {
+			t.Fatalf("publish with the queue down: %v", err)
+		}
+		ds := h.deliveries(h.a, tenant.Test, ep.ID)
+		if len(ds) != 1 || h.bc.count() != 1 {
+			t.Fatalf("after a failed enqueue: deliveries %+v, broadcast %d times", ds, h.bc.count())
+		}
+		h.q.mu.Lock()
+		h.q.down = false
+		h.q.mu.Unlock()
+		if err := h.svc.Publish(h.ctx, ev.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.drive(time.Time{})
+		if n := len(rc.requests()); n != 1 || h.bc.count() != 1 {
+			t.Fatalf("after the retry: %d requests, broadcast %d times", n, h.bc.count())
+		}
+	})
+}
+
 // TestFanOutOnce: publishing an event twice creates no new deliveries
 // and broadcasts it once; unsubscribed and disabled endpoints get none.
 func TestFanOutOnce(t *testing.T) {

@@ -68,6 +68,8 @@ type queue struct {
 	seq   int
 	// log records every accepted enqueue.
 	log []task
+	// down refuses every enqueue, as a Redis that is gone.
+	down bool
 }
 
 func newQueue(c *clock) *queue { return &queue{clock: c, tasks: map[string]task{}} }
@@ -78,6 +80,9 @@ func (q *queue) Enqueue(_ context.Context, typ string, payload []byte, taskID, q
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.down {
+		return errs.E(errs.Unavailable, "queue is down")
+	}
 	if _, taken := q.tasks[taskID]; taken {
 		return nil
 	}

@@ -10,9 +10,9 @@ import (
 )
 
 // Publish fans one outbox event out: one delivery per enabled endpoint of
-// the event's insurer and mode that subscribes to its type, each queued
-// with its id as the task id; then it marks the event published and hands
-// it to the broadcaster. It is idempotent: deliveries are unique per
+// the event's insurer and mode that subscribes to its type, written with
+// the event's publication, then each queued with its id as the task id;
+// the first publication hands the event to the broadcaster. It is idempotent: deliveries are unique per
 // (event, endpoint), so running it again creates none and only re-queues
 // deliveries not yet attempted (a queued task makes that a no-op).
 func (s *Service) Publish(ctx context.Context, eventID string) error {
@@ -40,23 +40,20 @@ func (s *Service) PublishEvent(ctx context.Context, ev outbox.Event) error {
 			ds = append(ds, newDelivery(ev, e, now))
 		}
 	}
-	pending, err := s.store.CreateWebhookDeliveries(ctx, ev.InsurerID, ev.ID, ds)
-	if err != nil {
-		return err
-	}
-	for _, d := range pending {
-		if err := s.enqueue(ctx, d, 0); err != nil {
-			// Not yet marked published: the task is retried and the
-			// sweeper re-runs it.
-			return err
-		}
-	}
-	first, err := s.store.MarkOutboxEventPublished(ctx, ev.InsurerID, ev.ID, now)
+	// The deliveries and the event's publication commit together; should
+	// a task fail to queue, the publish task runs again and queues the
+	// deliveries not yet attempted, and the sweeper queues any it misses.
+	pending, first, err := s.store.CreateWebhookDeliveries(ctx, ev.InsurerID, ev.ID, ds, now)
 	if err != nil {
 		return err
 	}
 	if first {
 		s.bcast.Broadcast(ev)
+	}
+	for _, d := range pending {
+		if err := s.enqueue(ctx, d, 0); err != nil {
+			return err
+		}
 	}
 	return nil
 }

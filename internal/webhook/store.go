@@ -33,9 +33,11 @@ type Store interface {
 	// WebhookEvent loads an event of one insurer.
 	WebhookEvent(ctx context.Context, insurerID, eventID string) (outbox.Event, error)
 	// CreateWebhookDeliveries inserts the deliveries, skipping any whose (event,
-	// endpoint) pair exists, and returns every delivery of the event that
-	// is pending and not yet attempted: the ones to enqueue.
-	CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []Delivery) ([]Delivery, error)
+	// endpoint) pair exists, and marks the event published at `at` unless
+	// it is, in one transaction. It returns every delivery of the event
+	// that is pending and not yet attempted (the ones to enqueue), and
+	// whether this call marked the event published.
+	CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []Delivery, at time.Time) ([]Delivery, bool, error)
 	// MarkOutboxEventPublished sets the event's published time unless it is set,
 	// and reports whether this call set it.
 	MarkOutboxEventPublished(ctx context.Context, insurerID, eventID string, at time.Time) (bool, error)
