@@ -18,3 +18,6 @@ var SweeperQueries = map[string]string{
 	"unscored verifications":  unscoredSQL,
 	"unbundled verifications": unbundledSQL,
 }
+
+// RunReusedSQL is RunInputs' reuse check on PostgreSQL, for the plan test.
+const RunReusedSQL = runReusedSQL

@@ -98,15 +98,18 @@ const (
 	runSealedSQL = `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND id = $2`
 	runPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
 	// runReusedSQL is DocumentReused over the digests the verification's
-	// blind index holds, written with it from the same data.
-	runReusedSQL = `SELECT EXISTS (SELECT 1 FROM blind_index mine
-		JOIN blind_index d ON d.insurer_id = mine.insurer_id AND d.kind = mine.kind AND d.digest = mine.digest
-			AND d.verification_id <> mine.verification_id
-		WHERE mine.insurer_id = $1 AND mine.verification_id = $2 AND mine.kind = 'document'
-		AND NOT EXISTS (SELECT 1 FROM blind_index me JOIN blind_index p ON p.insurer_id = me.insurer_id
-				AND p.kind = me.kind AND p.digest = me.digest
-			WHERE me.insurer_id = $1 AND me.verification_id = $2 AND me.kind = 'person'
-			AND p.verification_id = d.verification_id))`
+	// blind index holds, written with it from the same data. Each of its
+	// document digests is looked up by the primary key in a subquery the
+	// planner cannot turn into a join (a count): as a join, without
+	// statistics on a fresh table it read every document row instead.
+	runReusedSQL = `SELECT EXISTS (SELECT 1 FROM blind_index m
+		WHERE m.insurer_id = $1 AND m.verification_id = $2 AND m.kind = 'document'
+		AND (SELECT COUNT(*) FROM blind_index d
+			WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest = m.digest AND d.verification_id <> $2
+			AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
+				AND p.verification_id = d.verification_id
+				AND p.digest = (SELECT me.digest FROM blind_index me
+					WHERE me.insurer_id = $1 AND me.verification_id = $2 AND me.kind = 'person' LIMIT 1))) > 0)`
 )
 
 // RunInputs implements pipeline.Store: on PostgreSQL the four reads go in
