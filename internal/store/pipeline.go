@@ -95,8 +95,8 @@ func scanWithChecks(rows rowsScanner) (v verification.Verification, found bool, 
 
 // Reads of RunInputs besides the verification.
 const (
-	runSealedSQL = `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND id = $2`
-	runPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
+	runSealedSQL     = `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND id = $2`
+	currentPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
 	// runReusedSQL is DocumentReused over the digests the verification's
 	// blind index holds, written with it from the same data. Each of its
 	// document digests is looked up by the primary key in a subquery the
@@ -130,7 +130,7 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		if err != nil {
 			return err
 		}
-		if err := next(runPolicySQL, insurerID).Scan(&policy); err != nil && !isNoRows(err) {
+		if err := next(currentPolicySQL, insurerID).Scan(&policy); err != nil && !isNoRows(err) {
 			return err
 		}
 		return next(runReusedSQL, insurerID, id).Scan(&in.DocumentReused)
@@ -141,7 +141,7 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 			b := &pgx.Batch{}
 			b.Queue(withChecksSQL, insurerID, id)
 			b.Queue(runSealedSQL, insurerID, id)
-			b.Queue(runPolicySQL, insurerID)
+			b.Queue(currentPolicySQL, insurerID)
 			b.Queue(runReusedSQL, insurerID, id)
 			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
 				rows, err := br.Query()
@@ -179,11 +179,8 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		in.Verification = v
 	}
 	if policy.Valid {
-		if err := json.Unmarshal([]byte(policy.String), &in.Policy); err != nil {
-			in.Policy, in.PolicyErr = risk.Policy{}, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
-		} else {
-			in.PolicyStored = true
-		}
+		in.Policy, in.PolicyErr = parsePolicy(policy.String)
+		in.PolicyStored = in.PolicyErr == nil
 	}
 	return in, nil
 }
@@ -816,19 +813,27 @@ func (s *Store) settleStatus(ctx context.Context, c conn, insurerID, verificatio
 // RiskPolicy returns the insurer's highest policy version.
 func (s *Store) RiskPolicy(ctx context.Context, insurerID string) (risk.Policy, bool, error) {
 	var raw string
-	err := s.pool().row(ctx, `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`,
-		insurerID).Scan(&raw)
+	err := s.pool().row(ctx, currentPolicySQL, insurerID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return risk.Policy{}, false, nil
 	}
 	if err != nil {
 		return risk.Policy{}, false, err
 	}
-	var p risk.Policy
-	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return risk.Policy{}, false, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+	p, err := parsePolicy(raw)
+	if err != nil {
+		return risk.Policy{}, false, err
 	}
 	return p, true, nil
+}
+
+// parsePolicy reads a stored risk policy.
+func parsePolicy(raw string) (risk.Policy, error) {
+	var p risk.Policy
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return risk.Policy{}, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+	}
+	return p, nil
 }
 
 // RiskPolicies lists the insurer's stored policy versions, newest first,
@@ -845,9 +850,9 @@ func (s *Store) RiskPolicies(ctx context.Context, insurerID string) ([]risk.Poli
 		if err := rows.Scan(&raw); err != nil {
 			return nil, err
 		}
-		var p risk.Policy
-		if err := json.Unmarshal([]byte(raw), &p); err != nil {
-			return nil, errs.Wrap(err, errs.Internal, "stored risk policy is unreadable")
+		p, err := parsePolicy(raw)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, p)
 	}
