@@ -243,8 +243,9 @@ func benchPipelineCmd() *cobra.Command {
 			"a memory one (--blob-dir), or on S3 when BORDERPROOF_S3_BUCKET and its companions are\n" +
 			"set), with the partner simulator at zero latency and the sandbox partners' client-side\n" +
 			"rate limits lifted (--throttled keeps them), and a webhook receiver on loopback that\n" +
-			"verifies every signature; --verifications submitted over HTTP at --concurrency from a CLEAN-heavy\n" +
-			"population, until every outcome and every verification.completed webhook is in.\n" +
+			"verifies every signature; --verifications submitted over HTTP at --concurrency from a\n" +
+			"CLEAN-heavy population, until every outcome and every verification.completed webhook\n" +
+			"is in.\n" +
 			"Ends with one JSON line: verifications/s, raw tasks/s, tasks per verification,\n" +
 			"efficiency, submit-to-outcome p50/p99, cost in no-op tasks, lost verifications,\n" +
 			"usage rows that should not exist, webhooks expected and received, and (on Linux)\n" +
