@@ -125,7 +125,8 @@ func (a *app) openBlobs(ctx context.Context) error {
 	if a.devDir != "" || (a.benchDir != "" && c.S3Bucket == "") {
 		root := filepath.Join(cmp.Or(a.devDir, a.benchDir), "blobs")
 		if a.devDir == "" && a.benchBlobDir != "" {
-			root = a.benchBlobDir
+			// Inside it: the signing key file goes beside the root.
+			root = filepath.Join(a.benchBlobDir, "blobs")
 		}
 		fs, err := devBlobs(root, a.baseURL, a.log)
 		if err != nil {
