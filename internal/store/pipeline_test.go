@@ -35,7 +35,13 @@ func startCheck(ctx context.Context, s *store.Store, insurerID, checkID, partner
 // acme creates an insurer for a test.
 func acme(t *testing.T, s *store.Store) tenant.Insurer {
 	t.Helper()
-	ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(context.Background(), tenant.CreateInsurerInput{Name: "Acme", Country: "FRA"})
+	return insurerNamed(t, s, "Acme", "FRA")
+}
+
+// insurerNamed creates an insurer of the country.
+func insurerNamed(t *testing.T, s *store.Store, name, country string) tenant.Insurer {
+	t.Helper()
+	ins, err := tenant.NewService(s, nil, discard()).CreateInsurer(context.Background(), tenant.CreateInsurerInput{Name: name, Country: country})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -745,15 +751,7 @@ func TestSaveOutcome(t *testing.T) {
 func TestRunInputsMatchTheirReads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		tenants := tenant.NewService(s, nil, discard())
-		ins, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Acme", Country: "FRA", Region: "EU"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		other, err := tenants.CreateInsurer(ctx, tenant.CreateInsurerInput{Name: "Other", Country: "USA"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ins, other := acme(t, s), insurerNamed(t, s, "Other", "USA")
 		t0 := time.Now().UTC().Truncate(time.Microsecond).Add(-time.Hour)
 		type seeded struct {
 			v      verification.Verification
