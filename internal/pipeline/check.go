@@ -22,6 +22,7 @@ import (
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/vault"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 var open = []risk.CheckStatus{risk.CheckPending, risk.CheckAwaitingPartner}
@@ -310,6 +311,14 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 	if err != nil {
 		p.log.WarnContext(ctx, "score in the run; scored on its own instead", "verification_id", v.ID, "err", err)
 		return nil
+	}
+	if in != nil && p.d.Publisher != nil {
+		// The events are published with the outcome, their deliveries
+		// to the endpoints read with the verification.
+		o.Published = true
+		for _, ev := range o.Events {
+			o.Deliveries = append(o.Deliveries, webhook.Fanout(ev, in.Endpoints, o.At)...)
+		}
 	}
 	after.Status, after.Outcome, after.CompletedAt, after.UpdatedAt = verification.StatusCompleted, &o.Outcome, o.At, o.At
 	return &completion{v: after, o: o}

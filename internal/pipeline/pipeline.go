@@ -43,6 +43,7 @@ import (
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // Store is what the pipeline needs from the database. Every method that
@@ -157,6 +158,11 @@ type OutcomeUpdate struct {
 	Status verification.Status
 	At     time.Time
 	Events []outbox.Event
+	// Published writes Events published, with Deliveries, their webhook
+	// deliveries (webhook.Fanout), in the outcome's transaction; the
+	// writer then hands them to Publisher.Published.
+	Published  bool
+	Deliveries []webhook.Delivery
 }
 
 // Progress is where a verification's checks stand.
@@ -208,6 +214,9 @@ type RunInputs struct {
 	// holds one of this one's document digests without its person digest,
 	// by the blind index written with it (as Store.DocumentReused).
 	DocumentReused bool
+	// Endpoints are the insurer's enabled webhook endpoints in the
+	// verification's mode, read with it.
+	Endpoints []webhook.Endpoint
 }
 
 // Sealer seals evidence and computes blind-index digests (internal/vault).
@@ -227,8 +236,13 @@ type Bundler interface {
 // subscribers (webhook.Service.PublishEvent, what the event:publish
 // handler does once it has read the event). It is idempotent. The event
 // is the one just committed, so it is not read again.
+//
+// Published follows an event written published with its deliveries
+// (OutcomeUpdate.Published): live subscribers, then the deliveries'
+// tasks (webhook.Service.Published).
 type Publisher interface {
 	PublishEvent(ctx context.Context, ev outbox.Event) error
+	Published(ctx context.Context, ev outbox.Event, ds []webhook.Delivery) error
 }
 
 // Enqueuer queues a task; an existing task id is success.

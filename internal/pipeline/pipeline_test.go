@@ -13,6 +13,7 @@ import (
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // The ICAO 9303 specimen passport (Doc 9303-4, Appendix A).
@@ -199,6 +200,11 @@ func (r *recordingPublisher) PublishEvent(_ context.Context, ev outbox.Event) er
 	if r.fail {
 		return errs.E(errs.Unavailable, "database restarting")
 	}
+	return nil
+}
+
+func (r *recordingPublisher) Published(_ context.Context, ev outbox.Event, _ []webhook.Delivery) error {
+	r.ids = append(r.ids, ev.ID)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // Input builds the risk engine's input from a verification's checks. The
@@ -76,7 +77,21 @@ func (p *Pipeline) Score(ctx context.Context, pl verification.VerificationPayloa
 // scored follows a committed outcome: its events are published and it is
 // logged (codes and numbers only).
 func (p *Pipeline) scored(ctx context.Context, o OutcomeUpdate) {
-	p.publish(ctx, o.Events)
+	if o.Published {
+		for _, ev := range o.Events {
+			var ds []webhook.Delivery
+			for _, d := range o.Deliveries {
+				if d.EventID == ev.ID {
+					ds = append(ds, d)
+				}
+			}
+			if err := p.d.Publisher.Published(ctx, ev, ds); err != nil {
+				p.log.WarnContext(ctx, "queue deliveries; the sweeper will", "event_id", ev.ID, "err", err)
+			}
+		}
+	} else {
+		p.publish(ctx, o.Events)
+	}
 	p.log.InfoContext(ctx, "verification scored", "verification_id", o.VerificationID, "final", o.Status == verification.StatusCompleted,
 		"decision", string(o.Outcome.Decision), "score", o.Outcome.Score, "policy_version", o.Outcome.PolicyVersion)
 }

@@ -116,7 +116,13 @@ const (
 					WHERE me.insurer_id = $1 AND me.verification_id = $2 AND me.kind = 'person' LIMIT 1))) > 0)`
 )
 
-// RunInputs implements pipeline.Store: on PostgreSQL the four reads go in
+// runEndpointsSQL reads the insurer's enabled webhook endpoints in the
+// verification's mode.
+var runEndpointsSQL = `SELECT ` + whEndpointCols + ` FROM webhook_endpoints
+	WHERE insurer_id = $1 AND mode = (SELECT mode FROM verifications WHERE insurer_id = $1 AND id = $2) AND enabled
+	ORDER BY id`
+
+// RunInputs implements pipeline.Store: on PostgreSQL the five reads go in
 // one pipeline.
 func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.RunInputs, error) {
 	var (
@@ -147,6 +153,7 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 			b.Queue(runSealedSQL, insurerID, id)
 			b.Queue(currentPolicySQL, insurerID)
 			b.Queue(runReusedSQL, insurerID, id)
+			b.Queue(runEndpointsSQL, insurerID, id)
 			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
 				rows, err := br.Query()
 				if err != nil {
@@ -157,7 +164,21 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 				if err != nil {
 					return err
 				}
-				return readRest(func(string, ...any) scanner { return br.QueryRow() })
+				if err := readRest(func(string, ...any) scanner { return br.QueryRow() }); err != nil {
+					return err
+				}
+				if rows, err = br.Query(); err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					e, err := whScanEndpoint(rows)
+					if err != nil {
+						return err
+					}
+					in.Endpoints = append(in.Endpoints, e)
+				}
+				return rows.Err()
 			})
 		})
 		if err != nil {
@@ -171,6 +192,9 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		c := s.pool()
 		err = readRest(func(q string, args ...any) scanner { return c.row(ctx, q, args...) })
 		if err != nil {
+			return in, err
+		}
+		if in.Endpoints, err = s.whEndpoints(ctx, runEndpointsSQL, insurerID, id); err != nil {
 			return in, err
 		}
 	}
@@ -693,13 +717,30 @@ func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
 	update, args := outcomeUpdateSQL(o, raw)
 	q := `WITH o AS (` + update + ` RETURNING id)`
 	if len(o.Events) > 0 {
-		q += `, e AS (INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
-		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7
+		args = append(args, publishedAt(o))
+		q += `, e AS (INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at, published_at)
+		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7, $` + strconv.Itoa(len(args)) + `::bigint
 		FROM (VALUES ` + valueRowsFrom(len(args)+1, len(o.Events), 7, map[int]string{6: "bigint"}) + `) AS x
 		WHERE EXISTS (SELECT 1 FROM o))`
 		args = append(args, eventArgs(o.Events)...)
 	}
+	if len(o.Deliveries) > 0 {
+		q += `, d AS (INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type, status, next_attempt_at, created_at)
+		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7, x.column8, x.column9
+		FROM (VALUES ` + valueRowsFrom(len(args)+1, len(o.Deliveries), deliveryWidth, map[int]string{7: "bigint", 8: "bigint"}) + `) AS x
+		WHERE EXISTS (SELECT 1 FROM o))`
+		args = append(args, deliveryArgs(o.Deliveries)...)
+	}
 	return q + ` SELECT COUNT(*) FROM o`, args
+}
+
+// publishedAt is when o's events are published: with the outcome when
+// o.Published, else NULL (they are published after).
+func publishedAt(o pipeline.OutcomeUpdate) sql.NullInt64 {
+	if !o.Published {
+		return sql.NullInt64{}
+	}
+	return nullMicros(o.At)
 }
 
 // updateChecksWidth is the number of parameters per check in
@@ -958,7 +999,13 @@ func saveOutcome(ctx context.Context, c conn, o pipeline.OutcomeUpdate, raw []by
 		return false, err
 	}
 	for _, ev := range o.Events {
-		if err := insertEvent(ctx, c, ev); err != nil {
+		if _, err := c.exec(ctx, `INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at, published_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, append(eventArgs([]outbox.Event{ev}), publishedAt(o))...); err != nil {
+			return false, err
+		}
+	}
+	if len(o.Deliveries) > 0 {
+		if _, err := c.exec(ctx, insertDeliveriesSQL+valueRows(len(o.Deliveries), deliveryWidth), deliveryArgs(o.Deliveries)...); err != nil {
 			return false, err
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/borderproof/borderproof/internal/store/storetest"
 	"github.com/borderproof/borderproof/internal/tenant"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // startCheck starts one check through StartChecks and reports whether it
@@ -861,3 +862,81 @@ func rebind(s *store.Store, q string) string {
 }
 
 var regexpDollar = regexp.MustCompile(`\$\d+`)
+
+// TestOutcomePublishedWithItsDeliveries: a run reads the endpoints an
+// outcome's events go to with its verification, and the outcome, its
+// events (published) and their deliveries commit together, or none of
+// them when the outcome's guard fails.
+func TestOutcomePublishedWithItsDeliveries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		f := newWHFixture(t, s)
+		ctx := f.ctx
+		want := f.endpoint(f.a, tenant.Test, outbox.VerificationCompleted)
+		other := f.endpoint(f.a, tenant.Test, outbox.VerificationErased)
+		disabled := f.endpoint(f.a, tenant.Test, outbox.VerificationCompleted)
+		disabled.Enabled, disabled.DisabledReason, disabled.DisabledAt = false, webhook.DisabledManually, f.now
+		if err := s.UpdateWebhookEndpoint(ctx, disabled); err != nil {
+			t.Fatal(err)
+		}
+		f.endpoint(f.a, tenant.Live, outbox.VerificationCompleted)
+		f.endpoint(f.b, tenant.Test, outbox.VerificationCompleted)
+
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		v := seedVerification(t, s, f.a, at, risk.CheckWatchlist)
+		in, err := s.RunInputs(ctx, f.a, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range in.Endpoints {
+			ids = append(ids, e.ID)
+		}
+		if !slices.Equal(ids, []string{want.ID, other.ID}) {
+			t.Fatalf("endpoints read with the verification: %v, want %v", ids, []string{want.ID, other.ID})
+		}
+
+		ev := outbox.Event{ID: id.New(id.Event), InsurerID: f.a, Mode: "TEST", Type: outbox.VerificationCompleted,
+			SubjectID: v.ID, Payload: []byte(`{}`), CreatedAt: at}
+		o := pipeline.OutcomeUpdate{InsurerID: f.a, VerificationID: v.ID, Status: verification.StatusCompleted, At: at,
+			Outcome: risk.Outcome{Band: risk.BandLow, Decision: risk.DecisionClear, PolicyVersion: 1},
+			Events:  []outbox.Event{ev}, Published: true, Deliveries: webhook.Fanout(ev, in.Endpoints, at)}
+		if len(o.Deliveries) != 1 || o.Deliveries[0].EndpointID != want.ID {
+			t.Fatalf("fan-out: %+v", o.Deliveries)
+		}
+		answer := pipeline.CheckUpdate{InsurerID: f.a, VerificationID: v.ID, CheckID: v.Checks[0].ID, From: []risk.CheckStatus{risk.CheckPending},
+			Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: at}
+		published := func() (events, publishedAt, deliveries int) {
+			t.Helper()
+			if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(published_at) FROM outbox_events WHERE subject_id = '`+v.ID+`'`).
+				Scan(&events, &publishedAt); err != nil {
+				t.Fatal(err)
+			}
+			ds, err := s.WebhookDeliveries(ctx, webhook.DeliveryFilter{InsurerID: f.a, Mode: tenant.Test, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				if d.EventID != ev.ID || d.EndpointID != want.ID || d.Status != webhook.Pending || d.ID != o.Deliveries[0].ID {
+					t.Errorf("delivery %+v", d)
+				}
+			}
+			return events, publishedAt, len(ds)
+		}
+
+		// The guard fails (the check is not AWAITING_PARTNER): nothing.
+		refused := answer
+		refused.From = []risk.CheckStatus{risk.CheckAwaitingPartner}
+		if _, scored, err := s.UpdateChecksAndScore(ctx, []pipeline.CheckUpdate{refused}, o); err != nil || scored {
+			t.Fatalf("refused: scored %v %v", scored, err)
+		}
+		if e, p, d := published(); e != 0 || p != 0 || d != 0 {
+			t.Fatalf("refused outcome left %d events (%d published), %d deliveries", e, p, d)
+		}
+		if _, scored, err := s.UpdateChecksAndScore(ctx, []pipeline.CheckUpdate{answer}, o); err != nil || !scored {
+			t.Fatalf("scored %v %v", scored, err)
+		}
+		if e, p, d := published(); e != 1 || p != 1 || d != 1 {
+			t.Fatalf("outcome written with %d events (%d published), %d deliveries; want 1, 1, 1", e, p, d)
+		}
+	})
+}

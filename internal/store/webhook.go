@@ -233,16 +233,13 @@ func whInsertDelivery(ctx context.Context, c conn, d webhook.Delivery) (bool, er
 // delivery of the event that another run inserted is that run's to queue.
 // Otherwise (a run again after a crash) they are read.
 func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID string, ds []webhook.Delivery, at time.Time) ([]webhook.Delivery, bool, error) {
-	args := make([]any, 0, 9*len(ds))
 	for _, d := range ds {
 		if d.InsurerID != insurerID || d.EventID != eventID {
 			return nil, false, errs.E(errs.Internal, "delivery of another event")
 		}
-		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
-			nullMicros(d.NextAttemptAt), micros(d.CreatedAt))
 	}
-	insert := `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
-		status, next_attempt_at, created_at) VALUES ` + valueRows(len(ds), 9) + `
+	args := deliveryArgs(ds)
+	insert := insertDeliveriesSQL + valueRows(len(ds), deliveryWidth) + `
 		ON CONFLICT (event_id, endpoint_id) DO NOTHING
 		RETURNING ` + whDeliveryCols
 	var (
@@ -315,6 +312,22 @@ func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID 
 		WHERE insurer_id = $1 AND event_id = $2 AND status = $3 AND attempts = 0 ORDER BY id`,
 		insurerID, eventID, string(webhook.Pending))
 	return out, first, err
+}
+
+// insertDeliveriesSQL, followed by rows of deliveryWidth parameters in
+// deliveryArgs' order, inserts new deliveries.
+const insertDeliveriesSQL = `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
+		status, next_attempt_at, created_at) VALUES `
+
+const deliveryWidth = 9
+
+func deliveryArgs(ds []webhook.Delivery) []any {
+	args := make([]any, 0, deliveryWidth*len(ds))
+	for _, d := range ds {
+		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
+			nullMicros(d.NextAttemptAt), micros(d.CreatedAt))
+	}
+	return args
 }
 
 const markPublishedSQL = `UPDATE outbox_events SET published_at = $3

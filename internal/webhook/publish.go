@@ -34,12 +34,7 @@ func (s *Service) PublishEvent(ctx context.Context, ev outbox.Event) error {
 		return err
 	}
 	now := s.now()
-	var ds []Delivery
-	for _, e := range endpoints {
-		if e.Mode == mode && slices.Contains(e.Events, ev.Type) {
-			ds = append(ds, newDelivery(ev, e, now))
-		}
-	}
+	ds := Fanout(ev, endpoints, now)
 	// The deliveries and the event's publication commit together; should
 	// a task fail to queue, the publish task runs again and queues the
 	// deliveries not yet attempted, and the sweeper queues any it misses.
@@ -56,4 +51,32 @@ func (s *Service) PublishEvent(ctx context.Context, ev outbox.Event) error {
 		}
 	}
 	return nil
+}
+
+// Fanout is the deliveries of ev, new at now: one to each of endpoints
+// that is enabled, in the event's mode and subscribed to its type.
+func Fanout(ev outbox.Event, endpoints []Endpoint, now time.Time) []Delivery {
+	var ds []Delivery
+	for _, e := range endpoints {
+		if e.Enabled && e.Mode == tenant.Mode(ev.Mode) && slices.Contains(e.Events, ev.Type) {
+			ds = append(ds, newDelivery(ev, e, now))
+		}
+	}
+	return ds
+}
+
+// Published follows an event whose writer wrote its deliveries ds
+// (Fanout) and its publication in the same transaction: the event goes
+// to live subscribers and each delivery is queued. A delivery that fails
+// to queue is the sweeper's (Sweep); the first such error is returned.
+func (s *Service) Published(ctx context.Context, ev outbox.Event, ds []Delivery) error {
+	ev.CreatedAt = ev.CreatedAt.UTC().Truncate(time.Microsecond)
+	s.bcast.Broadcast(ev)
+	var first error
+	for _, d := range ds {
+		if err := s.enqueue(ctx, d, 0); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
