@@ -227,6 +227,11 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 			return nil, false, err
 		}
 		key := p.subjectKey(ctx, v)
+		if in != nil {
+			// Read with the verification: should it be erased during the
+			// calls, the record writes no answer (see Store).
+			key = func() ([]byte, error) { return in.WrappedKey, nil }
+		}
 		var wg sync.WaitGroup
 		for _, r := range runs {
 			if r.pt == nil {

@@ -532,7 +532,7 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 func (s *Store) applyCheckUpdates(ctx context.Context, c conn, us []pipeline.CheckUpdate, signals []string, applied []bool) error {
 	if len(us) < 2 || !batchable(us) {
 		for i, u := range us {
-			ok, err := applyCheckUpdate(ctx, c, u, signals[i])
+			ok, err := applyCheckUpdate(ctx, c, s.dialect, u, signals[i])
 			if err != nil {
 				return err
 			}
@@ -743,6 +743,14 @@ func publishedAt(o pipeline.OutcomeUpdate) sql.NullInt64 {
 	return nullMicros(o.At)
 }
 
+// notErased holds, in an update of checks, when the check's verification
+// is not erased: a sealed answer is written only then. A run seals its
+// answers under the key it read before its calls; an erasure committed
+// since (which drops that key and the answers recorded until then)
+// leaves this run's answers unwritten too.
+const notErased = `NOT EXISTS (SELECT 1 FROM verifications ev
+	WHERE ev.id = checks.verification_id AND ev.erased_at IS NOT NULL)`
+
 // updateChecksWidth is the number of parameters per check in
 // updateChecksSQL, in checkUpdateRow's order.
 const updateChecksWidth = 18
@@ -759,7 +767,8 @@ func updateChecksSQL(n int, casts map[int]string) string {
 	return `UPDATE checks SET status = v.column3, partner = v.column4, outcome = v.column5, signals = v.column6,
 		reason = v.column7, partner_reference = v.column8, evidence_key = v.column9, poll_after = v.column10,
 		updated_at = v.column11, completed_at = v.column12, attempts = checks.attempts + v.column13,
-		evidence = v.column14, evidence_sha256 = v.column15
+		evidence = CASE WHEN ` + notErased + ` THEN v.column14 END,
+		evidence_sha256 = CASE WHEN ` + notErased + ` THEN v.column15 ELSE '' END
 		FROM (VALUES ` + valueRowsFrom(1, n, updateChecksWidth, casts) + `) AS v
 		WHERE checks.insurer_id = v.column1 AND checks.id = v.column2 AND checks.status IN (v.column16, v.column17)
 			AND (v.column18 < 0 OR checks.attempts = v.column18)
@@ -788,7 +797,7 @@ func checkUpdateRow(u pipeline.CheckUpdate, signals string) []any {
 
 // applyCheckUpdate writes u's check row when its guard matches, with its
 // events (its usage row is the caller's).
-func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signals string) (bool, error) {
+func applyCheckUpdate(ctx context.Context, c conn, dialect Dialect, u pipeline.CheckUpdate, signals string) (bool, error) {
 	args := checkUpdateRow(u, signals)[:15] // the values; the guard follows
 	guard := ` AND status IN (`
 	for i, st := range u.From {
@@ -803,9 +812,14 @@ func applyCheckUpdate(ctx context.Context, c conn, u pipeline.CheckUpdate, signa
 		args = append(args, u.Attempts)
 		guard += " AND attempts = $" + itoa(len(args))
 	}
+	sealedParam := "$14"
+	if dialect == Postgres {
+		sealedParam = "$14::bytea" // untyped inside CASE
+	}
 	res, err := c.exec(ctx, `UPDATE checks SET status = $3, partner = $4, outcome = $5, signals = $6, reason = $7,
 		partner_reference = $8, evidence_key = $9, poll_after = $10, updated_at = $11, completed_at = $12,
-		attempts = attempts + $13, evidence = $14, evidence_sha256 = $15
+		attempts = attempts + $13, evidence = CASE WHEN `+notErased+` THEN `+sealedParam+` END,
+		evidence_sha256 = CASE WHEN `+notErased+` THEN $15 ELSE '' END
 		WHERE insurer_id = $1 AND id = $2`+guard, args...)
 	if err != nil {
 		return false, err

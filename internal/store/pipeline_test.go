@@ -318,6 +318,78 @@ func TestEraseDropsRecordedAnswers(t *testing.T) {
 	})
 }
 
+// TestAnswersAfterErasureNotKept: a run seals its answers under the key it
+// read before its calls; when the verification is erased meanwhile, its
+// checks' results are written without them, one at a time or together.
+func TestAnswersAfterErasureNotKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		answer := func(v verification.Verification, c verification.Check) pipeline.CheckUpdate {
+			return pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID,
+				From: []risk.CheckStatus{risk.CheckPending}, Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR",
+				Evidence: []byte("sealed " + c.ID), EvidenceSHA256: "digest", At: at}
+		}
+		erase := func(v verification.Verification) {
+			t.Helper()
+			entry := audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "key_x", Action: audit.ActionErase,
+				VerificationID: v.ID, Detail: []byte(`{}`), CreatedAt: at}
+			ev := outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Type: outbox.VerificationErased, SubjectID: v.ID,
+				Payload: []byte(`{}`), CreatedAt: at}
+			if _, err := s.Erase(ctx, ins.ID, v.ID, "key_x", "asked", at, entry, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept := func(v verification.Verification) (answers int, digests int) {
+			t.Helper()
+			got, err := s.CheckEvidence(ctx, ins.ID, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pv, err := s.PipelineVerification(ctx, ins.ID, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range pv.Checks {
+				if c.Status != risk.CheckCompleted {
+					t.Errorf("check %s %s, want its result written", c.ID, c.Status)
+				}
+				if c.EvidenceSHA256 != "" {
+					digests++
+				}
+			}
+			return len(got), digests
+		}
+
+		live := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
+		if _, err := s.UpdateChecks(ctx, []pipeline.CheckUpdate{answer(live, live.Checks[0]), answer(live, live.Checks[1])}); err != nil {
+			t.Fatal(err)
+		}
+		if a, d := kept(live); a != 2 || d != 2 {
+			t.Fatalf("not erased: %d answers, %d digests kept; want 2, 2", a, d)
+		}
+
+		both := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
+		erase(both)
+		if _, err := s.UpdateChecks(ctx, []pipeline.CheckUpdate{answer(both, both.Checks[0]), answer(both, both.Checks[1])}); err != nil {
+			t.Fatal(err)
+		}
+		if a, d := kept(both); a != 0 || d != 0 {
+			t.Fatalf("erased, answers together: %d answers, %d digests kept", a, d)
+		}
+
+		one := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
+		erase(one)
+		if ok, err := s.UpdateCheck(ctx, answer(one, one.Checks[0])); err != nil || !ok {
+			t.Fatalf("update: %v %v", ok, err)
+		}
+		if a, d := kept(one); a != 0 || d != 0 {
+			t.Fatalf("erased, one answer: %d answers, %d digests kept", a, d)
+		}
+	})
+}
+
 // A completed verification is listed for its evidence bundle until the
 // bundle is recorded; open ones and recent ones are not.
 func TestUnbundledVerifications(t *testing.T) {
