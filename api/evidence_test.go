@@ -41,13 +41,16 @@ func TestEvidenceLinkDownloadsTheBundle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := f.store.RecordEvidence(context.Background(), ins.ID, vid, m.Digest); err != nil {
+				t.Fatal(err)
+			}
 
 			ev := path(f.must(t, key, q, map[string]any{"id": vid}), "verification", "evidence").(map[string]any)
 			if ev["digest"] != m.Digest || ev["keyId"] != m.KeyID || ev["signedAt"] != "2026-11-27T12:00:00Z" {
 				t.Fatalf("evidence %v, manifest %s %s", ev, m.Digest, m.KeyID)
 			}
 			link, err := url.Parse(ev["url"].(string))
-			if err != nil || !strings.HasSuffix(link.Path, "/"+evidence.BundleKey(ins.ID, vid)) {
+			if err != nil || !strings.HasSuffix(link.Path, "/"+evidence.BundleKeyOf(ins.ID, vid, m.Digest)) {
 				t.Fatalf("link %v %v", ev["url"], err)
 			}
 			// The link is the blob store's, served by this server.

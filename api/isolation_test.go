@@ -142,7 +142,7 @@ func newFullStack(t testing.TB, d store.Dialect, o fullOptions) *fullStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := evidence.New(blobs, signer, log)
+	ev := evidence.New(blobs, signer, st, log)
 	queue := &recordingQueue{}
 	verifs := verification.NewService(verification.Deps{Store: st, Audit: st, Sealer: vlt, Queue: queue, Budget: bill, Log: log})
 	allow, err := webhook.ParseAllowlist("127.0.0.0/8")

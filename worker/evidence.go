@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/evidence"
@@ -31,20 +32,37 @@ type Bundler struct {
 	ListVersion func(mode string) string
 }
 
-// Bundle builds and records v's bundle. answers are the sealed answers by
-// check id, or nil to read them.
+// Bundle builds and records v's bundle. answers are sealed answers by
+// check id that the caller holds; the others recorded are read.
 func (b *Bundler) Bundle(ctx context.Context, v verification.Verification, answers map[string][]byte) error {
-	if v.Status != verification.StatusCompleted || v.Outcome == nil || v.Outcome.Provisional {
-		return nil
+	d, err := b.Build(ctx, v, answers)
+	if err != nil || d == "" {
+		return err
 	}
-	if answers == nil {
-		var err error
-		if answers, err = b.Store.CheckEvidence(ctx, v.InsurerID, v.ID); err != nil {
-			return err
+	return b.Store.RecordEvidence(ctx, v.InsurerID, v.ID, d)
+}
+
+// Build writes v's bundle, under its digest, and returns the digest ("" for
+// a verification that has no final outcome), for the caller to record.
+func (b *Bundler) Build(ctx context.Context, v verification.Verification, answers map[string][]byte) (string, error) {
+	if v.Status != verification.StatusCompleted || v.Outcome == nil || v.Outcome.Provisional {
+		return "", nil
+	}
+	for _, c := range v.Checks {
+		if _, ok := answers[c.ID]; c.EvidenceSHA256 != "" && !ok {
+			stored, err := b.Store.CheckEvidence(ctx, v.InsurerID, v.ID)
+			if err != nil {
+				return "", err
+			}
+			merged := make(map[string][]byte, len(stored)+len(answers))
+			maps.Copy(merged, stored)
+			maps.Copy(merged, answers) // in hand: the ones this run is recording
+			answers = merged
+			break
 		}
 	}
 	if err := answersMatch(&v, answers); err != nil {
-		return err
+		return "", err
 	}
 	in := evidence.FromVerification(&v, b.ListVersion(v.Mode))
 	for i := range in.Checks {
@@ -52,9 +70,9 @@ func (b *Bundler) Bundle(ctx context.Context, v verification.Verification, answe
 	}
 	m, err := b.Evidence.Build(ctx, in)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return b.Store.RecordEvidence(ctx, v.InsurerID, v.ID, m.Digest)
+	return m.Digest, nil
 }
 
 // WithEvidence wraps the score handler: once a verification's final

@@ -120,7 +120,7 @@ func newStack(ctx context.Context, p paths, cfg pipeline.Config, log *slog.Logge
 		s.close()
 		return nil, err
 	}
-	s.evidence = evidence.New(s.blobs, signer, log)
+	s.evidence = evidence.New(s.blobs, signer, st, log)
 	s.redis = asynq.RedisClientOpt{Addr: p.RedisAddr, DB: redisDB}
 	s.enq = queue.NewEnqueuer(s.redis)
 	s.closers = append(s.closers, func() { s.enq.Close() })

@@ -406,6 +406,8 @@ func TestVerificationRunRecordsEveryCheck(t *testing.T) {
 	f := newFixture(t)
 	w := f.worker(context.Background(), 1)
 	v := f.submit(submission(1, "L898902C3"))
+	late := 0 // bundles recorded after their outcome
+	f.bundler.Store = lateRecords{f.bundler.Store, &late}
 	run := verification.EncodeVerification(v.InsurerID, v.ID)
 	if err := process(t, w, verification.TaskRun, run); err != nil {
 		t.Fatal(err)
@@ -443,6 +445,9 @@ func TestVerificationRunRecordsEveryCheck(t *testing.T) {
 	}
 	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 = $2`, v.ID, m.Digest); n != 1 {
 		t.Fatal("the run's bundle is not recorded")
+	}
+	if late != 0 {
+		t.Fatalf("the run recorded its bundle after its outcome (%d times), not with it", late)
 	}
 	// A bundle built again from the database is the same bytes.
 	if err := f.bundler.Bundle(context.Background(), f.get(v.ID), nil); err != nil {
@@ -635,7 +640,7 @@ func TestSweeperWritesAMissingBundle(t *testing.T) {
 	}
 
 	// Lose the bundle as a lost task would have: never written.
-	if err := os.Remove(filepath.Join(f.Dir, "blobs", "data", evidence.BundleKey(v.InsurerID, v.ID))); err != nil {
+	if err := os.Remove(filepath.Join(f.Dir, "blobs", "data", evidence.BundleKeyOf(v.InsurerID, v.ID, first.Digest))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.store.DB().Exec(`UPDATE verifications SET evidence_sha256 = NULL WHERE id = $1`, v.ID); err != nil {
@@ -669,4 +674,16 @@ func TestSweeperWritesAMissingBundle(t *testing.T) {
 	if n := f.count(`SELECT COUNT(*) FROM verifications WHERE id = $1 AND evidence_sha256 = $2`, v.ID, first.Digest); n != 1 {
 		t.Fatal("the rebuilt bundle is not recorded")
 	}
+}
+
+// lateRecords counts the bundles recorded on their own, after their
+// verification's outcome.
+type lateRecords struct {
+	VerificationLoader
+	n *int
+}
+
+func (l lateRecords) RecordEvidence(ctx context.Context, insurerID, verificationID, digest string) error {
+	*l.n++
+	return l.VerificationLoader.RecordEvidence(ctx, insurerID, verificationID, digest)
 }

@@ -76,7 +76,7 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("BORDERPROOF_EVIDENCE_SIGNING_KEY: %w", err)
 	}
 	if signer != nil && a.blobs != nil {
-		a.evidence = evidence.New(a.blobs, signer, a.log.With("component", "evidence"))
+		a.evidence = evidence.New(a.blobs, signer, a.store, a.log.With("component", "evidence"))
 	}
 
 	if a.vault != nil {

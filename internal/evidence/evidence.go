@@ -95,9 +95,18 @@ func Folder(insurerID, verificationID string) string {
 	return "evidence/" + insurerID + "/" + verificationID
 }
 
-// BundleKey is the blob key of a verification's bundle (v2).
+// BundleKey is the blob key of a verification's bundle as v2 wrote it,
+// one per verification.
 func BundleKey(insurerID, verificationID string) string {
 	return Folder(insurerID, verificationID) + ".tar"
+}
+
+// BundleKeyOf is the blob key of the bundle whose manifest has the digest
+// (hex): bundles are written under their content, before the outcome that
+// records the digest commits, so two runs of one verification never
+// overwrite each other's, and the recorded digest names the one that won.
+func BundleKeyOf(insurerID, verificationID, digest string) string {
+	return Folder(insurerID, verificationID) + "." + digest + ".tar"
 }
 
 // ManifestKey is the blob key of a v1 bundle's manifest.
@@ -176,15 +185,23 @@ func (m *Manifest) Items() []Item {
 
 // Service builds and reads bundles.
 type Service struct {
-	blobs  Blobs
-	signer *Signer
-	log    *slog.Logger
-	now    func() time.Time
+	blobs   Blobs
+	signer  *Signer
+	digests Digests
+	log     *slog.Logger
+	now     func() time.Time
 }
 
-// New builds the service on a blob store and the evidence signing key.
-func New(blobs Blobs, signer *Signer, logger *slog.Logger) *Service {
-	return &Service{blobs: blobs, signer: signer, log: logger, now: time.Now}
+// Digests tells the manifest digest recorded for a verification's bundle
+// ("" when none is: no bundle yet, or one stored at BundleKey).
+type Digests interface {
+	EvidenceDigest(ctx context.Context, insurerID, verificationID string) (string, error)
+}
+
+// New builds the service on a blob store, the evidence signing key and
+// the recorded digests that name each verification's bundle.
+func New(blobs Blobs, signer *Signer, digests Digests, logger *slog.Logger) *Service {
+	return &Service{blobs: blobs, signer: signer, digests: digests, log: logger, now: time.Now}
 }
 
 // PublicKey is the key verifiers use.
@@ -204,8 +221,8 @@ func (s *Service) PublicKeyHandler() http.Handler {
 }
 
 // Build digests every sealed partner answer of the verification, signs the
-// manifest, writes the bundle (one object at BundleKey) and returns the
-// manifest. Answers come from CheckInput.Evidence, or for an answer an
+// manifest, writes the bundle (one object at BundleKeyOf its digest) and
+// returns the manifest, whose digest the caller records. Answers come from CheckInput.Evidence, or for an answer an
 // earlier version stored as a blob, from CheckInput.EvidenceKey. Given the
 // same input (SignedAt included) it writes the same bytes, so running it
 // again is harmless.
@@ -249,10 +266,10 @@ func (s *Service) Build(ctx context.Context, in BundleInput) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := s.blobs.Put(ctx, BundleKey(m.InsurerID, m.VerificationID), bytes.NewReader(bundle), int64(len(bundle)), BundleContentType); err != nil {
+	m.Digest = digest(body)
+	if err := s.blobs.Put(ctx, BundleKeyOf(m.InsurerID, m.VerificationID, m.Digest), bytes.NewReader(bundle), int64(len(bundle)), BundleContentType); err != nil {
 		return Manifest{}, err
 	}
-	m.Digest = digest(body)
 	s.log.InfoContext(ctx, "evidence: bundle signed", "verification_id", m.VerificationID,
 		"checks", len(m.Checks), "key_id", m.KeyID)
 	return m, nil
@@ -330,10 +347,19 @@ func (s *Service) SignedURL(ctx context.Context, insurerID, verificationID strin
 	if err := checkIDs(insurerID, verificationID); err != nil {
 		return "", err
 	}
-	key := BundleKey(insurerID, verificationID)
+	key, err := s.bundleKey(ctx, insurerID, verificationID)
+	if err != nil {
+		return "", err
+	}
 	ok, err := s.blobs.Exists(ctx, key)
 	if err != nil {
 		return "", err
+	}
+	if !ok && key != BundleKey(insurerID, verificationID) {
+		key = BundleKey(insurerID, verificationID)
+		if ok, err = s.blobs.Exists(ctx, key); err != nil {
+			return "", err
+		}
 	}
 	if !ok {
 		key = ManifestKey(insurerID, verificationID)
@@ -363,10 +389,33 @@ func belongs(m Manifest, insurerID, verificationID string) error {
 	return nil
 }
 
-// readBundle reads the v2 bundle, up to one byte past MaxItemSize so that
-// VerifyBundle reports an oversized one.
+// readBundle reads the verification's bundle, the one its recorded digest
+// names or else the one at BundleKey, up to one byte past MaxItemSize so
+// that VerifyBundle reports an oversized one.
 func (s *Service) readBundle(ctx context.Context, insurerID, verificationID string) ([]byte, error) {
-	return s.readLimited(ctx, BundleKey(insurerID, verificationID))
+	key, err := s.bundleKey(ctx, insurerID, verificationID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.readLimited(ctx, key)
+	if errs.Is(err, errs.NotFound) && key != BundleKey(insurerID, verificationID) {
+		// Recorded before bundles were stored under their digest.
+		return s.readLimited(ctx, BundleKey(insurerID, verificationID))
+	}
+	return b, err
+}
+
+// bundleKey is where the verification's recorded bundle is: BundleKeyOf
+// its recorded digest, or BundleKey when none is recorded.
+func (s *Service) bundleKey(ctx context.Context, insurerID, verificationID string) (string, error) {
+	d, err := s.digests.EvidenceDigest(ctx, insurerID, verificationID)
+	if err != nil {
+		return "", err
+	}
+	if d == "" {
+		return BundleKey(insurerID, verificationID), nil
+	}
+	return BundleKeyOf(insurerID, verificationID, d), nil
 }
 
 func (s *Service) loadV1(ctx context.Context, insurerID, verificationID string) (body, sig []byte, err error) {

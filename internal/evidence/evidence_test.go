@@ -40,6 +40,14 @@ type store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// recorded stands for the database: the manifest digest recorded for each
+// verification (by id), as the pipeline records Build's after it returns.
+type recorded map[string]string
+
+func (r recorded) EvidenceDigest(_ context.Context, _, verificationID string) (string, error) {
+	return r[verificationID], nil
+}
+
 func newFS(t *testing.T) *blob.FS {
 	f, _ := newFSRoot(t)
 	return f
@@ -56,6 +64,22 @@ func newFSRoot(t *testing.T) (*blob.FS, string) {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f, root
+}
+
+// storedFiles lists the regular files under a file-system store's root.
+func storedFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 func newS3(t *testing.T) *blob.S3 {
@@ -220,12 +244,14 @@ func roundTrip(t *testing.T, st store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, signer, discard())
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
 	in := fixture(t)
 	m, err := svc.Build(ctx, in)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
+	digests[in.VerificationID] = m.Digest
 	if m.Format != Format || len(m.Items()) != 2 || m.Digest == "" || m.KeyID != signer.KeyID() || !m.SignedAt.Equal(in.SignedAt) {
 		t.Fatalf("manifest: %+v", m)
 	}
@@ -236,9 +262,9 @@ func roundTrip(t *testing.T, st store) {
 		}
 	}
 
-	key := BundleKey(in.InsurerID, in.VerificationID)
-	if key != "evidence/"+in.InsurerID+"/"+in.VerificationID+".tar" {
-		t.Fatalf("BundleKey = %q", key)
+	key := BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest)
+	if key != "evidence/"+in.InsurerID+"/"+in.VerificationID+"."+m.Digest+".tar" {
+		t.Fatalf("BundleKeyOf = %q", key)
 	}
 	bundle := readAll(t, st, key)
 	vm, err := VerifyBundle(bundle, signer.PublicKey())
@@ -248,9 +274,9 @@ func roundTrip(t *testing.T, st store) {
 	if vm.Digest != m.Digest || digest(entryBody(t, bundle, ManifestName)) != m.Digest {
 		t.Fatal("returned digest is not the stored manifest's")
 	}
-	// One object per verification: nothing in the v1 layout.
-	for _, k := range []string{ManifestKey(in.InsurerID, in.VerificationID), SignatureKey(in.InsurerID, in.VerificationID),
-		Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[0].ID + ".bin"} {
+	// One object per build: nothing at the legacy key nor in the v1 layout.
+	for _, k := range []string{BundleKey(in.InsurerID, in.VerificationID), ManifestKey(in.InsurerID, in.VerificationID),
+		SignatureKey(in.InsurerID, in.VerificationID), Folder(in.InsurerID, in.VerificationID) + "/" + in.Checks[0].ID + ".bin"} {
 		if exists(t, st, k) {
 			t.Fatalf("Build wrote %s", k)
 		}
@@ -279,13 +305,23 @@ func roundTrip(t *testing.T, st store) {
 		t.Fatalf("SignedURL: %q %v", u, err)
 	}
 
-	// A bundle copied under another verification is refused.
+	// A bundle copied under another verification is refused, at the
+	// legacy key (no digest recorded) and under its digest (recorded).
 	put(t, st, BundleKey(in.InsurerID, other), bundle)
 	if _, err := svc.Get(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
 		t.Fatalf("Get of a copied bundle: %v", err)
 	}
 	if err := svc.Check(ctx, in.InsurerID, other); !errors.Is(err, ErrTampered) {
 		t.Fatalf("Check of a copied bundle: %v", err)
+	}
+	third := id.New("ver")
+	put(t, st, BundleKeyOf(in.InsurerID, third, m.Digest), bundle)
+	digests[third] = m.Digest
+	if _, err := svc.Get(ctx, in.InsurerID, third); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Get of a bundle copied under its digest: %v", err)
+	}
+	if err := svc.Check(ctx, in.InsurerID, third); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Check of a bundle copied under its digest: %v", err)
 	}
 
 	// Tampering with a stored answer is found by Check and Get.
@@ -305,19 +341,10 @@ func TestRoundTripFS(t *testing.T) {
 	st, root := newFSRoot(t)
 	roundTrip(t, st)
 
-	// The file-system store holds one file per verification built (the
-	// round trip builds one, then copies it under a second verification).
-	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			files = append(files, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != 2 || !strings.HasSuffix(files[0], ".tar") || !strings.HasSuffix(files[1], ".tar") {
+	// The file-system store holds one file per bundle stored (the round
+	// trip builds one, then copies it under two other verifications).
+	files := storedFiles(t, root)
+	if len(files) != 3 || !strings.HasSuffix(files[0], ".tar") || !strings.HasSuffix(files[1], ".tar") || !strings.HasSuffix(files[2], ".tar") {
 		t.Fatalf("files written: %q", files)
 	}
 }
@@ -327,12 +354,239 @@ func TestRoundTripS3(t *testing.T) {
 	roundTrip(t, newS3(t))
 }
 
+// rebuildKeepsBoth builds one verification twice with different outcomes
+// (as a retried run may): both bundles stay stored, each under its own
+// digest, and the service reads the one whose digest is recorded.
+func rebuildKeepsBoth(t *testing.T, st store) {
+	ctx := context.Background()
+	signer, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
+	in := fixture(t)
+	m1, err := svc.Build(ctx, in)
+	if err != nil {
+		t.Fatalf("first Build: %v", err)
+	}
+	k1 := BundleKeyOf(in.InsurerID, in.VerificationID, m1.Digest)
+	b1 := readAll(t, st, k1)
+	in2 := in
+	in2.Checks = slices.Clone(in.Checks)
+	in2.Reasons = slices.Clone(in.Reasons)
+	in2.Score, in2.Band, in2.Decision = 70, "CRITICAL", "DECLINE"
+	in2.SignedAt = in.SignedAt.Add(time.Minute)
+	m2, err := svc.Build(ctx, in2)
+	if err != nil {
+		t.Fatalf("second Build: %v", err)
+	}
+	if m1.Digest == m2.Digest {
+		t.Fatalf("two different runs gave one digest %s", m1.Digest)
+	}
+	k2 := BundleKeyOf(in.InsurerID, in.VerificationID, m2.Digest)
+
+	// Both are stored, under their own keys, and the first was not
+	// overwritten.
+	if !bytes.Equal(readAll(t, st, k1), b1) {
+		t.Fatal("the second Build changed the first bundle")
+	}
+	for _, want := range []Manifest{m1, m2} {
+		key := BundleKeyOf(in.InsurerID, in.VerificationID, want.Digest)
+		vm, err := VerifyBundle(readAll(t, st, key), signer.PublicKey())
+		if err != nil || vm.Digest != want.Digest || vm.Decision != want.Decision || !vm.SignedAt.Equal(want.SignedAt) {
+			t.Fatalf("bundle at %s: %+v %v", key, vm, err)
+		}
+	}
+	if exists(t, st, BundleKey(in.InsurerID, in.VerificationID)) {
+		t.Fatal("Build wrote the legacy key")
+	}
+
+	// Until a digest is recorded (the outcome did not commit), neither is
+	// the verification's.
+	if _, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Get with no digest recorded: %v", err)
+	}
+
+	// The recorded digest picks the bundle, whichever was built last.
+	for _, want := range []Manifest{m1, m2, m1} {
+		digests[in.VerificationID] = want.Digest
+		got, err := svc.Get(ctx, in.InsurerID, in.VerificationID)
+		if err != nil {
+			t.Fatalf("Get with %s's digest recorded: %v", want.Decision, err)
+		}
+		if got.Digest != want.Digest || got.Decision != want.Decision || got.Score != want.Score || !got.SignedAt.Equal(want.SignedAt) {
+			t.Fatalf("Get with %s's digest recorded gave %+v", want.Decision, got)
+		}
+		if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
+			t.Fatalf("Check with %s's digest recorded: %v", want.Decision, err)
+		}
+		u, err := svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+		if err != nil || !strings.Contains(u, BundleKeyOf(in.InsurerID, in.VerificationID, want.Digest)) {
+			t.Fatalf("SignedURL with %s's digest recorded: %q %v", want.Decision, u, err)
+		}
+	}
+
+	// Running the first again rewrites its own bytes and leaves the
+	// second's alone.
+	b2 := readAll(t, st, k2)
+	if m, err := svc.Build(ctx, in); err != nil || m.Digest != m1.Digest {
+		t.Fatalf("first Build again: %v %v", m.Digest, err)
+	}
+	if !bytes.Equal(readAll(t, st, k1), b1) || !bytes.Equal(readAll(t, st, k2), b2) {
+		t.Fatal("building the first run again changed a stored bundle")
+	}
+}
+
+func TestRebuildKeepsBothBundlesFS(t *testing.T) {
+	t.Parallel()
+	rebuildKeepsBoth(t, newFS(t))
+}
+
+func TestRebuildKeepsBothBundlesS3(t *testing.T) {
+	t.Parallel()
+	rebuildKeepsBoth(t, newS3(t))
+}
+
+// readsLegacyBundleKey: a bundle stored at BundleKey, where bundles were
+// stored before they were keyed by digest, is still found by Get, Check
+// and SignedURL, with no digest recorded and with a recorded digest whose
+// object is missing; a bundle under the recorded digest wins over it.
+func readsLegacyBundleKey(t *testing.T, st store) {
+	ctx := context.Background()
+	signer, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
+	in := fixture(t)
+	m, err := svc.Build(ctx, in)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	// Move the bundle to the legacy key.
+	key, legacy := BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest), BundleKey(in.InsurerID, in.VerificationID)
+	bundle := readAll(t, st, key)
+	put(t, st, legacy, bundle)
+	if err := st.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, st, key) {
+		t.Fatalf("%s is still stored after Delete", key)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		digest string
+	}{
+		{"no digest recorded", ""},
+		{"recorded digest's object missing", m.Digest},
+	} {
+		digests[in.VerificationID] = tc.digest
+		got, err := svc.Get(ctx, in.InsurerID, in.VerificationID)
+		if err != nil || got.Digest != m.Digest || got.Format != Format || got.Decision != m.Decision {
+			t.Fatalf("Get of a legacy bundle, %s: %+v %v", tc.name, got, err)
+		}
+		if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
+			t.Fatalf("Check of a legacy bundle, %s: %v", tc.name, err)
+		}
+		u, err := svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+		if err != nil || !strings.Contains(u, legacy) {
+			t.Fatalf("SignedURL of a legacy bundle, %s: %q %v", tc.name, u, err)
+		}
+	}
+
+	// The legacy bundle read is verified like any other.
+	entries := untar(t, bundle)
+	entries[3].body[0] ^= 1
+	put(t, st, legacy, retar(t, entries))
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Check of a tampered legacy bundle: %v", err)
+	}
+	if _, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Get of a tampered legacy bundle: %v", err)
+	}
+	put(t, st, legacy, bundle)
+
+	// Once a bundle stored under its digest is recorded, it is the one read.
+	in2 := in
+	in2.Decision, in2.SignedAt = "DECLINE", in.SignedAt.Add(time.Minute)
+	m2, err := svc.Build(ctx, in2)
+	if err != nil {
+		t.Fatalf("second Build: %v", err)
+	}
+	digests[in.VerificationID] = m2.Digest
+	if got, err := svc.Get(ctx, in.InsurerID, in.VerificationID); err != nil || got.Digest != m2.Digest || got.Decision != "DECLINE" {
+		t.Fatalf("Get with a recorded bundle beside a legacy one: %+v %v", got, err)
+	}
+	u, err := svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
+	if err != nil || !strings.Contains(u, BundleKeyOf(in.InsurerID, in.VerificationID, m2.Digest)) {
+		t.Fatalf("SignedURL with a recorded bundle beside a legacy one: %q %v", u, err)
+	}
+}
+
+func TestReadsLegacyBundleKeyFS(t *testing.T) {
+	t.Parallel()
+	readsLegacyBundleKey(t, newFS(t))
+}
+
+func TestReadsLegacyBundleKeyS3(t *testing.T) {
+	t.Parallel()
+	readsLegacyBundleKey(t, newS3(t))
+}
+
+// TestRecordedBundleMissing: when the recorded digest's object is missing
+// and there is no legacy bundle, the verification has no bundle, even if
+// another run's (unrecorded) bundle is stored.
+func TestRecordedBundleMissing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newFS(t)
+	signer, _ := GenerateSigner()
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
+	in := fixture(t)
+	m1, err := svc.Build(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := in
+	in2.Decision, in2.SignedAt = "DECLINE", in.SignedAt.Add(time.Minute)
+	m2, err := svc.Build(ctx, in2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The recorded run's bundle is lost; the other run's stays.
+	if err := st.Delete(ctx, BundleKeyOf(in.InsurerID, in.VerificationID, m2.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m1.Digest)) {
+		t.Fatal("the unrecorded run's bundle is gone")
+	}
+	digests[in.VerificationID] = m2.Digest
+	if got, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Get with the recorded bundle missing = %+v %v, want NotFound", got, err)
+	}
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Check with the recorded bundle missing = %v, want NotFound", err)
+	}
+
+	// Likewise for a verification never built whose digest is recorded.
+	other := id.New("ver")
+	digests[other] = m1.Digest
+	if _, err := svc.Get(ctx, in.InsurerID, other); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Get of a verification never built: %v", err)
+	}
+}
+
 func TestBuildReadsLegacyEvidenceKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
 	in := fixture(t)
 	// The answer of the third check was stored as a blob by the earlier
 	// pipeline; the second has both, and Evidence wins.
@@ -346,10 +600,11 @@ func TestBuildReadsLegacyEvidenceKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	digests[in.VerificationID] = m.Digest
 	if len(m.Items()) != 3 {
 		t.Fatalf("items: %+v", m.Items())
 	}
-	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	bundle := readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest))
 	for _, c := range in.Checks {
 		want := c.Evidence
 		if want == nil {
@@ -377,11 +632,11 @@ func TestVerifyBundleDetectsTampering(t *testing.T) {
 	signer, _ := GenerateSigner()
 	other, _ := GenerateSigner()
 	in := fixture(t)
-	m, err := New(st, signer, discard()).Build(context.Background(), in)
+	m, err := New(st, signer, recorded{}, discard()).Build(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	bundle := readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest))
 	base := untar(t, bundle)
 	if len(base) != 4 {
 		t.Fatalf("entries: %d", len(base))
@@ -536,13 +791,13 @@ func TestBuildIsDeterministic(t *testing.T) {
 	t.Parallel()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
+	svc := New(st, signer, recorded{}, discard())
 	in := fixture(t)
-	key := BundleKey(in.InsurerID, in.VerificationID)
 	m1, err := svc.Build(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := BundleKeyOf(in.InsurerID, in.VerificationID, m1.Digest)
 	b1 := readAll(t, st, key)
 	// Same input in another order gives the same bytes.
 	rev := in
@@ -590,18 +845,22 @@ func TestBundleWithLongCheckID(t *testing.T) {
 	t.Parallel()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
 	in := fixture(t)
 	in.Checks[0].ID = "c" + strings.Repeat("x", 99)
 	in.Reasons[0].CheckID = in.Checks[0].ID
-	if _, err := svc.Build(context.Background(), in); err != nil {
+	m1, err := svc.Build(context.Background(), in)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b1 := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
-	if _, err := svc.Build(context.Background(), in); err != nil {
+	digests[in.VerificationID] = m1.Digest
+	b1 := readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m1.Digest))
+	m2, err := svc.Build(context.Background(), in)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(b1, readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))) {
+	if m2.Digest != m1.Digest || !bytes.Equal(b1, readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m2.Digest))) {
 		t.Fatal("bundle differs")
 	}
 	if !bytes.Equal(entryBody(t, b1, EntryName(in.Checks[0].ID)), in.Checks[0].Evidence) {
@@ -623,13 +882,13 @@ func TestBundleChecksWithStandardTools(t *testing.T) {
 	st := newFS(t)
 	signer, _ := GenerateSigner()
 	in := fixture(t)
-	m, err := New(st, signer, discard()).Build(context.Background(), in)
+	m, err := New(st, signer, recorded{}, discard()).Build(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	tarball := filepath.Join(dir, in.VerificationID+".tar")
-	if err := os.WriteFile(tarball, readAll(t, st, BundleKey(in.InsurerID, in.VerificationID)), 0o600); err != nil {
+	if err := os.WriteFile(tarball, readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "evidence.pub"), signer.PublicKeyPEM(), 0o600); err != nil {
@@ -660,9 +919,9 @@ func TestBundleChecksWithStandardTools(t *testing.T) {
 
 func TestBuildRefuses(t *testing.T) {
 	t.Parallel()
-	st := newFS(t)
+	st, root := newFSRoot(t)
 	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
+	svc := New(st, signer, recorded{}, discard())
 	base := fixture(t)
 	for _, tc := range []struct {
 		name string
@@ -690,8 +949,10 @@ func TestBuildRefuses(t *testing.T) {
 			if _, err := svc.Build(context.Background(), in); !errs.Is(err, tc.kind) {
 				t.Fatalf("Build = %v, want %v", err, tc.kind)
 			}
-			if in.InsurerID != "" && validID(in.VerificationID) && exists(t, st, BundleKey(in.InsurerID, in.VerificationID)) {
-				t.Fatal("a refused Build wrote a bundle")
+			// No case stores anything, so any file is what a refused
+			// Build wrote (under whatever key).
+			if files := storedFiles(t, root); len(files) != 0 {
+				t.Fatalf("a refused Build wrote %q", files)
 			}
 		})
 	}
@@ -728,7 +989,8 @@ func TestReadsV1Bundles(t *testing.T) {
 	ctx := context.Background()
 	st := newFS(t)
 	signer, _ := GenerateSigner()
-	svc := New(st, signer, discard())
+	digests := recorded{}
+	svc := New(st, signer, digests, discard())
 	in := fixture(t)
 	m, body, sig := writeV1(t, st, signer, in)
 
@@ -785,15 +1047,22 @@ func TestReadsV1Bundles(t *testing.T) {
 		t.Fatalf("Get with a bad signature: %v", err)
 	}
 
-	// Once a v2 bundle is built for the verification, it is the one read.
-	if _, err := svc.Build(ctx, in); err != nil {
+	// Once a v2 bundle is built for the verification and its digest
+	// recorded, it is the one read; until the digest is recorded, the v1
+	// folder still is.
+	m2, err := svc.Build(ctx, in)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := svc.Get(ctx, in.InsurerID, in.VerificationID); err != nil || got.Format != Format {
+	if _, err := svc.Get(ctx, in.InsurerID, in.VerificationID); !errors.Is(err, ErrSignature) {
+		t.Fatalf("Get after Build, before its digest is recorded: %v", err)
+	}
+	digests[in.VerificationID] = m2.Digest
+	if got, err := svc.Get(ctx, in.InsurerID, in.VerificationID); err != nil || got.Format != Format || got.Digest != m2.Digest {
 		t.Fatalf("Get after Build: %+v %v", got, err)
 	}
 	u, err = svc.SignedURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
-	if err != nil || !strings.Contains(u, BundleKey(in.InsurerID, in.VerificationID)) {
+	if err != nil || !strings.Contains(u, BundleKeyOf(in.InsurerID, in.VerificationID, m2.Digest)) {
 		t.Fatalf("SignedURL after Build: %q %v", u, err)
 	}
 }
@@ -925,10 +1194,11 @@ func TestManifestFieldsCarryNoPersonalData(t *testing.T) {
 	signer, _ := GenerateSigner()
 	in := fixture(t)
 	in.HardRule, in.Provisional = "STOLEN_DOCUMENT", true
-	if _, err := New(st, signer, discard()).Build(context.Background(), in); err != nil {
+	m, err := New(st, signer, recorded{}, discard()).Build(context.Background(), in)
+	if err != nil {
 		t.Fatal(err)
 	}
-	bundle := readAll(t, st, BundleKey(in.InsurerID, in.VerificationID))
+	bundle := readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest))
 	var doc map[string]any
 	if err := json.Unmarshal(entryBody(t, bundle, ManifestName), &doc); err != nil {
 		t.Fatal(err)
@@ -1030,7 +1300,7 @@ func TestPublicKeyHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, signer, discard())
+	svc := New(st, signer, recorded{}, discard())
 	in := fixture(t)
 	m, err := svc.Build(context.Background(), in)
 	if err != nil {
@@ -1053,7 +1323,7 @@ func TestPublicKeyHandler(t *testing.T) {
 	if !ok {
 		t.Fatalf("key is %T", key)
 	}
-	if _, err := VerifyBundle(readAll(t, st, BundleKey(in.InsurerID, in.VerificationID)), pub); err != nil {
+	if _, err := VerifyBundle(readAll(t, st, BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest)), pub); err != nil {
 		t.Fatalf("the published key does not check the bundle: %v", err)
 	}
 }

@@ -326,7 +326,29 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 		}
 	}
 	after.Status, after.Outcome, after.CompletedAt, after.UpdatedAt = verification.StatusCompleted, &o.Outcome, o.At, o.At
+	if p.d.Bundler != nil {
+		// The bundle is written before the outcome commits, under its
+		// digest, which the outcome records: a run that loses the race to
+		// complete leaves a bundle nothing names. On failure the outcome
+		// goes without, and the bundle is written after it.
+		d, err := p.d.Bundler.Build(ctx, after, answersOf(runs))
+		if err != nil {
+			p.log.WarnContext(ctx, "bundle evidence with the outcome; after it instead", "verification_id", v.ID, "err", err)
+		}
+		o.EvidenceSHA256 = d
+	}
 	return &completion{v: after, o: o}
+}
+
+// answersOf is the sealed answers the runs hold, by check id.
+func answersOf(runs []*checkRun) map[string][]byte {
+	answers := map[string][]byte{}
+	for _, r := range runs {
+		if r.update != nil && len(r.update.Evidence) > 0 {
+			answers[r.c.ID] = r.update.Evidence
+		}
+	}
+	return answers
 }
 
 // completed follows a run that wrote its verification's outcome: the
@@ -335,22 +357,10 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 func (p *Pipeline) completed(ctx context.Context, done *completion, runs []*checkRun) {
 	v, o := done.v, done.o
 	p.scored(ctx, o)
-	if p.d.Bundler == nil {
+	if p.d.Bundler == nil || o.EvidenceSHA256 != "" {
 		return
 	}
-	answers := map[string][]byte{}
-	for _, r := range runs {
-		if r.update != nil && len(r.update.Evidence) > 0 {
-			answers[r.c.ID] = r.update.Evidence
-		}
-	}
-	for _, c := range v.Checks {
-		if _, ok := answers[c.ID]; c.EvidenceSHA256 != "" && !ok {
-			answers = nil // recorded by an earlier task: the bundler reads them all
-			break
-		}
-	}
-	if err := p.d.Bundler.Bundle(ctx, v, answers); err != nil {
+	if err := p.d.Bundler.Bundle(ctx, v, answersOf(runs)); err != nil {
 		p.log.WarnContext(ctx, "bundle evidence; the sweeper will", "verification_id", v.ID, "err", err)
 	}
 }

@@ -163,6 +163,10 @@ type OutcomeUpdate struct {
 	// writer then hands them to Publisher.Published.
 	Published  bool
 	Deliveries []webhook.Delivery
+	// EvidenceSHA256 is the digest of the evidence bundle written for a
+	// final outcome before it commits (Bundler.Build), recorded with it;
+	// "" leaves the bundle to be written after.
+	EvidenceSHA256 string
 }
 
 // Progress is where a verification's checks stand.
@@ -227,9 +231,14 @@ type Sealer interface {
 
 // Bundler writes and records the evidence bundle of a verification the
 // pipeline completed (worker.Bundler). answers are the sealed answers by
-// check id when the caller holds every one; nil: the bundler reads them.
+// check id that the caller holds; the bundler reads the others recorded.
+//
+// Build only writes the bundle, under its digest, and returns the digest
+// for the caller to record: a run writes it before its outcome commits, so
+// that the outcome and its evidence appear together.
 type Bundler interface {
 	Bundle(ctx context.Context, v verification.Verification, answers map[string][]byte) error
+	Build(ctx context.Context, v verification.Verification, answers map[string][]byte) (string, error)
 }
 
 // Publisher publishes an outbox event now: webhook deliveries and live

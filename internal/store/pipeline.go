@@ -243,6 +243,18 @@ func (s *Store) CheckEvidence(ctx context.Context, insurerID, verificationID str
 	return out, rows.Err()
 }
 
+// EvidenceDigest implements evidence.Digests: the manifest digest recorded
+// for the verification's bundle, "" when none is (or no such verification).
+func (s *Store) EvidenceDigest(ctx context.Context, insurerID, verificationID string) (string, error) {
+	var d sql.NullString
+	err := s.pool().row(ctx, `SELECT evidence_sha256 FROM verifications WHERE insurer_id = $1 AND id = $2`,
+		insurerID, verificationID).Scan(&d)
+	if isNoRows(err) {
+		return "", nil
+	}
+	return d.String, err
+}
+
 // RecordEvidence notes that a verification's evidence bundle is written,
 // with its manifest's digest (hex).
 func (s *Store) RecordEvidence(ctx context.Context, insurerID, verificationID, manifestSHA256 string) error {
@@ -989,10 +1001,11 @@ func outcomeUpdateSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
 		completed = nullMicros(o.At)
 	}
 	args := append([]any{o.InsurerID, o.VerificationID, string(o.Status), string(raw), string(o.Outcome.Decision), o.Outcome.Score,
-		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed}, from...)
+		string(o.Outcome.Band), o.Outcome.Provisional, o.Outcome.PolicyVersion, micros(o.At), completed,
+		nullString(o.EvidenceSHA256)}, from...)
 	return `UPDATE verifications SET status = $3, outcome = $4, decision = $5, score = $6, band = $7,
-		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11
-		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(12, len(from)) + `)`, args
+		provisional = $8, policy_version = $9, updated_at = $10, completed_at = $11, evidence_sha256 = $12
+		WHERE insurer_id = $1 AND id = $2 AND status IN (` + placeholders(13, len(from)) + `)`, args
 }
 
 // saveOutcome writes o (raw is its outcome as JSON) and its events when the
