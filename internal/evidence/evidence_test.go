@@ -238,8 +238,10 @@ func entryBody(t *testing.T, bundle []byte, name string) []byte {
 	return nil
 }
 
-func roundTrip(t *testing.T, st store) {
-	ctx := context.Background()
+// built is a service over st, its signer and the digests it reads (none
+// recorded yet), and the bundle it built from fixture.
+func built(t *testing.T, st store) (*Service, *Signer, recorded, BundleInput, Manifest) {
+	t.Helper()
 	signer, err := GenerateSigner()
 	if err != nil {
 		t.Fatal(err)
@@ -247,10 +249,16 @@ func roundTrip(t *testing.T, st store) {
 	digests := recorded{}
 	svc := New(st, signer, digests, discard())
 	in := fixture(t)
-	m, err := svc.Build(ctx, in)
+	m, err := svc.Build(context.Background(), in)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
+	return svc, signer, digests, in, m
+}
+
+func roundTrip(t *testing.T, st store) {
+	ctx := context.Background()
+	svc, signer, digests, in, m := built(t, st)
 	digests[in.VerificationID] = m.Digest
 	if m.Format != Format || len(m.Items()) != 2 || m.Digest == "" || m.KeyID != signer.KeyID() || !m.SignedAt.Equal(in.SignedAt) {
 		t.Fatalf("manifest: %+v", m)
@@ -359,17 +367,7 @@ func TestRoundTripS3(t *testing.T) {
 // digest, and the service reads the one whose digest is recorded.
 func rebuildKeepsBoth(t *testing.T, st store) {
 	ctx := context.Background()
-	signer, err := GenerateSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digests := recorded{}
-	svc := New(st, signer, digests, discard())
-	in := fixture(t)
-	m1, err := svc.Build(ctx, in)
-	if err != nil {
-		t.Fatalf("first Build: %v", err)
-	}
+	svc, signer, digests, in, m1 := built(t, st)
 	k1 := BundleKeyOf(in.InsurerID, in.VerificationID, m1.Digest)
 	b1 := readAll(t, st, k1)
 	in2 := in
@@ -454,17 +452,7 @@ func TestRebuildKeepsBothBundlesS3(t *testing.T) {
 // object is missing; a bundle under the recorded digest wins over it.
 func readsLegacyBundleKey(t *testing.T, st store) {
 	ctx := context.Background()
-	signer, err := GenerateSigner()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digests := recorded{}
-	svc := New(st, signer, digests, discard())
-	in := fixture(t)
-	m, err := svc.Build(ctx, in)
-	if err != nil {
-		t.Fatalf("Build: %v", err)
-	}
+	svc, _, digests, in, m := built(t, st)
 	// Move the bundle to the legacy key.
 	key, legacy := BundleKeyOf(in.InsurerID, in.VerificationID, m.Digest), BundleKey(in.InsurerID, in.VerificationID)
 	bundle := readAll(t, st, key)
@@ -543,14 +531,7 @@ func TestRecordedBundleMissing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newFS(t)
-	signer, _ := GenerateSigner()
-	digests := recorded{}
-	svc := New(st, signer, digests, discard())
-	in := fixture(t)
-	m1, err := svc.Build(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _, digests, in, m1 := built(t, st)
 	in2 := in
 	in2.Decision, in2.SignedAt = "DECLINE", in.SignedAt.Add(time.Minute)
 	m2, err := svc.Build(ctx, in2)

@@ -301,13 +301,7 @@ func TestEraseDropsRecordedAnswers(t *testing.T) {
 			Evidence: []byte("sealed"), EvidenceSHA256: "digest", At: at}); err != nil || !ok {
 			t.Fatalf("update: %v %v", ok, err)
 		}
-		entry := audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "key_x", Action: audit.ActionErase,
-			VerificationID: v.ID, Detail: []byte(`{}`), CreatedAt: at}
-		ev := outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Type: outbox.VerificationErased, SubjectID: v.ID,
-			Payload: []byte(`{}`), CreatedAt: at}
-		if _, err := s.Erase(ctx, ins.ID, v.ID, "key_x", "asked", at, entry, ev); err != nil {
-			t.Fatal(err)
-		}
+		erase(t, s, v, at)
 		if answers, err := s.CheckEvidence(ctx, ins.ID, v.ID); err != nil || len(answers) != 0 {
 			t.Fatalf("answers after erasure: %v %v", answers, err)
 		}
@@ -316,6 +310,18 @@ func TestEraseDropsRecordedAnswers(t *testing.T) {
 			t.Fatalf("digest after erasure: %+v %v", got.Checks, err)
 		}
 	})
+}
+
+// erase erases v as its insurer's key_x, at at.
+func erase(t *testing.T, s *store.Store, v verification.Verification, at time.Time) {
+	t.Helper()
+	entry := audit.Entry{ID: id.New(id.Audit), InsurerID: v.InsurerID, Actor: "key_x", Action: audit.ActionErase,
+		VerificationID: v.ID, Detail: []byte(`{}`), CreatedAt: at}
+	ev := outbox.Event{ID: id.New(id.Event), InsurerID: v.InsurerID, Type: outbox.VerificationErased, SubjectID: v.ID,
+		Payload: []byte(`{}`), CreatedAt: at}
+	if _, err := s.Erase(context.Background(), v.InsurerID, v.ID, "key_x", "asked", at, entry, ev); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAnswersAfterErasureNotKept: a run seals its answers under the key it
@@ -330,16 +336,6 @@ func TestAnswersAfterErasureNotKept(t *testing.T) {
 			return pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID,
 				From: []risk.CheckStatus{risk.CheckPending}, Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR",
 				Evidence: []byte("sealed " + c.ID), EvidenceSHA256: "digest", At: at}
-		}
-		erase := func(v verification.Verification) {
-			t.Helper()
-			entry := audit.Entry{ID: id.New(id.Audit), InsurerID: ins.ID, Actor: "key_x", Action: audit.ActionErase,
-				VerificationID: v.ID, Detail: []byte(`{}`), CreatedAt: at}
-			ev := outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Type: outbox.VerificationErased, SubjectID: v.ID,
-				Payload: []byte(`{}`), CreatedAt: at}
-			if _, err := s.Erase(ctx, ins.ID, v.ID, "key_x", "asked", at, entry, ev); err != nil {
-				t.Fatal(err)
-			}
 		}
 		kept := func(v verification.Verification) (answers int, digests int) {
 			t.Helper()
@@ -371,7 +367,7 @@ func TestAnswersAfterErasureNotKept(t *testing.T) {
 		}
 
 		both := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry)
-		erase(both)
+		erase(t, s, both, at)
 		if _, err := s.UpdateChecks(ctx, []pipeline.CheckUpdate{answer(both, both.Checks[0]), answer(both, both.Checks[1])}); err != nil {
 			t.Fatal(err)
 		}
@@ -380,7 +376,7 @@ func TestAnswersAfterErasureNotKept(t *testing.T) {
 		}
 
 		one := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist)
-		erase(one)
+		erase(t, s, one, at)
 		if ok, err := s.UpdateCheck(ctx, answer(one, one.Checks[0])); err != nil || !ok {
 			t.Fatalf("update: %v %v", ok, err)
 		}
