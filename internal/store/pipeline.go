@@ -484,7 +484,10 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 		signals[i] = string(b)
 	}
 	if s.dialect == Postgres && batchable(us) && (o == nil || o.Status == verification.StatusCompleted) {
-		return s.updateChecksPipelined(ctx, us, signals, o, outcome)
+		if o != nil {
+			return s.completeInOneTrip(ctx, us, signals, *o, outcome)
+		}
+		return s.updateChecksPipelined(ctx, us, signals)
 	}
 	applied := make([]bool, len(us))
 	scored := false
@@ -611,17 +614,13 @@ const settleStatusSQL = `UPDATE verifications v SET status = w.want, updated_at 
 	WHERE v.insurer_id = $1 AND v.id = $2 AND v.status IN ('QUEUED', 'RUNNING', 'AWAITING_PARTNER')
 		AND NOT (v.status = w.want AND w.open)`
 
-// updateChecksPipelined is updateChecks on PostgreSQL in two round trips
-// where the transaction took six or more: BEGIN with the checks' UPDATE,
-// whose returned ids say which applied; then, for those, the usage rows
-// and events, the outcome when every update applied (with its events, in
-// one statement that writes them only when the outcome was written), each
-// verification's status settled (but for the one the outcome moves), and
-// COMMIT. o, when set, is a final outcome.
-func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUpdate, signals []string, o *pipeline.OutcomeUpdate,
-	outcome []byte) ([]bool, bool, error) {
+// updateChecksPipelined is updateChecks without an outcome on PostgreSQL,
+// in two round trips where the transaction took five or more: BEGIN with
+// the checks' UPDATE, whose returned ids say which applied; then, for
+// those, the usage rows and events, each verification's status settled,
+// and COMMIT. With a final outcome, completeInOneTrip.
+func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUpdate, signals []string) ([]bool, bool, error) {
 	applied := make([]bool, len(us))
-	scored := false
 	args := make([]any, 0, len(us)*updateChecksWidth)
 	for i, u := range us {
 		args = append(args, checkUpdateRow(u, signals[i])...)
@@ -629,7 +628,6 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 	update := updateChecksSQL(len(us), updateChecksCasts)
 	err := s.retry(ctx, func() error {
 		clear(applied)
-		scored = false
 		return s.pipelineTx(ctx, func(conn *pgx.Conn) error {
 			b := &pgx.Batch{}
 			b.Queue("BEGIN")
@@ -680,19 +678,7 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 			if len(events) > 0 {
 				b.Queue(insertEventsSQL(len(events)), eventArgs(events)...)
 			}
-			withOutcome := o != nil && !slices.Contains(applied, false)
-			if withOutcome {
-				query, oargs := saveOutcomePGSQL(*o, outcome)
-				b.Queue(query, oargs...)
-			}
 			for _, k := range settle {
-				if withOutcome && k == (ver{o.InsurerID, o.VerificationID}) {
-					// The outcome sets its status; when its guard fails the
-					// verification is terminal, which a settle leaves alone
-					// too. Skipped, as PostgreSQL plans this statement anew
-					// on every call (0.6 ms).
-					continue
-				}
 				b.Queue(settleStatusSQL, k.insurerID, k.id, micros(last[k]))
 			}
 			b.Queue("COMMIT")
@@ -707,18 +693,135 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 						return err
 					}
 				}
-				if withOutcome {
-					var n int
-					if err := br.QueryRow().Scan(&n); err != nil {
-						return err
-					}
-					scored = n == 1
-				}
 				return nil
 			})
 		})
 	})
-	return applied, scored, err
+	return applied, false, err
+}
+
+// ownWrite holds for a row of checks c that this transaction wrote: its
+// version's xmin is the transaction's id.
+const ownWrite = `c.xmin = pg_current_xact_id()::xid`
+
+// completeInOneTrip is updateChecksPipelined for a final outcome, in one
+// round trip where it took two: BEGIN, the checks' guarded UPDATE, then
+// statements that see which checks it wrote (ownWrite): the usage rows and
+// events of those, the outcome and its events and deliveries when it wrote
+// every one, the ids it wrote, and COMMIT. When some guard failed (another
+// run of the verification got there first) the verifications of the
+// checks written are settled after the commit, as updateChecks settles them
+// (their status follows from their checks, which are already written).
+func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate, signals []string, o pipeline.OutcomeUpdate,
+	outcome []byte) ([]bool, bool, error) {
+	applied := make([]bool, len(us))
+	scored := false
+	args := make([]any, 0, len(us)*updateChecksWidth)
+	ids := make([]string, len(us))
+	var usage []billing.Usage
+	var eventRows []any
+	nEvents := 0
+	for i, u := range us {
+		args = append(args, checkUpdateRow(u, signals[i])...)
+		ids[i] = u.CheckID
+		if u.Usage != nil {
+			usage = append(usage, *u.Usage)
+		}
+		for _, ev := range u.Events {
+			eventRows = append(append(eventRows, eventArgs([]outbox.Event{ev})...), u.CheckID)
+			nEvents++
+		}
+	}
+	update := updateChecksSQL(len(us), updateChecksCasts)
+	written := map[string]bool{}
+	err := s.retry(ctx, func() error {
+		clear(applied)
+		clear(written)
+		scored = false
+		return s.pipelineTx(ctx, func(conn *pgx.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue("BEGIN")
+			b.Queue(update, args...)
+			if len(usage) > 0 {
+				b.Queue(`INSERT INTO usage_events (id, insurer_id, mode, meter, quantity, partner, partner_cost_minor,
+					partner_cost_currency, verification_id, check_id, occurred_at)
+					SELECT x.* FROM (VALUES `+valueRowsFrom(1, len(usage), 11, map[int]string{4: "bigint", 6: "bigint", 10: "bigint"})+`) AS x
+					WHERE EXISTS (SELECT 1 FROM checks c WHERE c.id = x.column10 AND `+ownWrite+`)
+					ON CONFLICT (check_id) DO NOTHING`, usageArgs(usage)...)
+			}
+			if nEvents > 0 {
+				b.Queue(`INSERT INTO outbox_events (id, insurer_id, mode, type, subject_id, payload, created_at)
+					SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7
+					FROM (VALUES `+valueRowsFrom(1, nEvents, 8, map[int]string{6: "bigint"})+`) AS x
+					WHERE EXISTS (SELECT 1 FROM checks c WHERE c.id = x.column8 AND `+ownWrite+`)`, eventRows...)
+			}
+			query, oargs := saveOutcomeGuardedPGSQL(o, outcome,
+				`(SELECT COUNT(*) FROM checks c WHERE c.id = ANY($?::text[]) AND `+ownWrite+`) = `+strconv.Itoa(len(us)), []any{ids})
+			b.Queue(query, oargs...)
+			b.Queue("COMMIT")
+			return sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if err != nil {
+					return err
+				}
+				for _, id := range got {
+					written[id] = true
+				}
+				if len(usage) > 0 {
+					if _, err := br.Exec(); err != nil {
+						return fmt.Errorf("insert usage: %w", err)
+					}
+				}
+				if nEvents > 0 {
+					if _, err := br.Exec(); err != nil {
+						return err
+					}
+				}
+				var n int
+				if err := br.QueryRow().Scan(&n); err != nil {
+					return err
+				}
+				scored = n == 1
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return applied, false, err
+	}
+	type ver struct{ insurerID, id string }
+	last := map[ver]time.Time{}
+	var settle []ver
+	all := true
+	for i, u := range us {
+		if applied[i] = written[u.CheckID]; !applied[i] {
+			all = false
+			continue
+		}
+		k := ver{u.InsurerID, u.VerificationID}
+		if _, seen := last[k]; !seen {
+			settle = append(settle, k)
+		}
+		if u.At.After(last[k]) {
+			last[k] = u.At
+		}
+	}
+	if all {
+		return applied, scored, nil // the outcome set the status, or the verification was already terminal
+	}
+	for _, k := range settle {
+		if _, err := s.pool().exec(ctx, settleStatusSQL, k.insurerID, k.id, micros(last[k])); err != nil {
+			return applied, scored, err
+		}
+	}
+	return applied, scored, nil
 }
 
 // saveOutcomePGSQL is saveOutcome as one PostgreSQL statement: the
@@ -726,7 +829,17 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 // events, written only with it. It returns how many verifications it
 // wrote (0 or 1).
 func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
+	return saveOutcomeGuardedPGSQL(o, raw, "", nil)
+}
+
+// saveOutcomeGuardedPGSQL is saveOutcomePGSQL whose UPDATE also holds
+// guard, a condition on the parameters args after the statement's own.
+func saveOutcomeGuardedPGSQL(o pipeline.OutcomeUpdate, raw []byte, guard string, guardArgs []any) (string, []any) {
 	update, args := outcomeUpdateSQL(o, raw)
+	if guard != "" {
+		update += " AND " + strings.NewReplacer("$?", "$"+strconv.Itoa(len(args)+1)).Replace(guard)
+		args = append(args, guardArgs...)
+	}
 	q := `WITH o AS (` + update + ` RETURNING id)`
 	if len(o.Events) > 0 {
 		args = append(args, publishedAt(o))

@@ -438,7 +438,21 @@ func TestUpdateChecksAndScore(t *testing.T) {
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		answer := func(v verification.Verification, c verification.Check, from risk.CheckStatus) pipeline.CheckUpdate {
 			return pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c.ID, From: []risk.CheckStatus{from},
-				Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: at}
+				Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: at,
+				Usage: &billing.Usage{ID: id.New(id.Usage), InsurerID: ins.ID, Mode: "TEST", Meter: billing.MeterWatchlist, Quantity: 1,
+					Partner: "watchlist-sim", PartnerCost: billing.Money{Minor: 5, Currency: "EUR"}, VerificationID: v.ID, CheckID: c.ID, OccurredAt: at},
+				Events: []outbox.Event{{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: "check.answered",
+					SubjectID: c.ID, Payload: []byte(`{}`), CreatedAt: at}}}
+		}
+		// written counts v's usage rows and the events of its checks.
+		written := func(v verification.Verification) (usage, checkEvents int) {
+			t.Helper()
+			if err := s.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM usage_events WHERE verification_id = '`+v.ID+`'),
+				(SELECT COUNT(*) FROM outbox_events WHERE type = 'check.answered' AND subject_id IN ('`+v.Checks[0].ID+`', '`+v.Checks[1].ID+`'))`).
+				Scan(&usage, &checkEvents); err != nil {
+				t.Fatal(err)
+			}
+			return usage, checkEvents
 		}
 		outcome := func(v verification.Verification) pipeline.OutcomeUpdate {
 			return pipeline.OutcomeUpdate{InsurerID: ins.ID, VerificationID: v.ID, Status: verification.StatusCompleted, At: at.Add(time.Millisecond),
@@ -464,6 +478,9 @@ func TestUpdateChecksAndScore(t *testing.T) {
 		if got.Status != verification.StatusCompleted || got.Outcome == nil || !got.CompletedAt.Equal(at.Add(time.Millisecond)) || events(v) != 1 {
 			t.Fatalf("scored with its answers: %+v, %d events", got, events(v))
 		}
+		if u, e := written(v); u != 2 || e != 2 {
+			t.Fatalf("scored with its answers: %d usage rows, %d check events; want 2, 2", u, e)
+		}
 
 		// One answer's guard fails (its check is no longer PENDING): no
 		// outcome; the other answer stands and the verification runs on.
@@ -477,6 +494,9 @@ func TestUpdateChecksAndScore(t *testing.T) {
 		if got.Status != verification.StatusRunning || got.Outcome != nil || events(w) != 0 ||
 			got.Checks[0].Status != risk.CheckCompleted && got.Checks[1].Status != risk.CheckCompleted {
 			t.Fatalf("not scored: %+v, %d events", got, events(w))
+		}
+		if u, e := written(w); u != 1 || e != 1 {
+			t.Fatalf("not scored: %d usage rows, %d check events; want those of the one answer applied", u, e)
 		}
 	})
 }
