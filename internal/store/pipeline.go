@@ -717,7 +717,7 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 	applied := make([]bool, len(us))
 	scored := false
 	args := make([]any, 0, len(us)*updateChecksWidth)
-	ids := make([]string, len(us))
+	ids := make([]any, len(us))
 	var usage []billing.Usage
 	var eventRows []any
 	nEvents := 0
@@ -755,8 +755,13 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 					FROM (VALUES `+valueRowsFrom(1, nEvents, 8, map[int]string{6: "bigint"})+`) AS x
 					WHERE EXISTS (SELECT 1 FROM checks c WHERE c.id = x.column8 AND `+ownWrite+`)`, eventRows...)
 			}
-			query, oargs := saveOutcomeGuardedPGSQL(o, outcome,
-				`(SELECT COUNT(*) FROM checks c WHERE c.id = ANY($?::text[]) AND `+ownWrite+`) = `+strconv.Itoa(len(us)), []any{ids})
+			// The ids as parameters of their own, not an array: estimated
+			// alike with and without their values, so that PostgreSQL keeps
+			// one plan instead of planning the statement anew each time.
+			query, oargs := saveOutcomeGuardedPGSQL(o, outcome, func(first int) string {
+				return `(SELECT COUNT(*) FROM checks c WHERE c.id IN (` + placeholders(first, len(ids)) + `) AND ` + ownWrite + `) = ` +
+					strconv.Itoa(len(ids))
+			}, ids)
 			b.Queue(query, oargs...)
 			b.Queue("COMMIT")
 			return sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
@@ -829,15 +834,16 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 // events, written only with it. It returns how many verifications it
 // wrote (0 or 1).
 func saveOutcomePGSQL(o pipeline.OutcomeUpdate, raw []byte) (string, []any) {
-	return saveOutcomeGuardedPGSQL(o, raw, "", nil)
+	return saveOutcomeGuardedPGSQL(o, raw, nil, nil)
 }
 
-// saveOutcomeGuardedPGSQL is saveOutcomePGSQL whose UPDATE also holds
-// guard, a condition on the parameters args after the statement's own.
-func saveOutcomeGuardedPGSQL(o pipeline.OutcomeUpdate, raw []byte, guard string, guardArgs []any) (string, []any) {
+// saveOutcomeGuardedPGSQL is saveOutcomePGSQL whose UPDATE also holds the
+// condition guard returns, given the number of its first parameter, on
+// guardArgs.
+func saveOutcomeGuardedPGSQL(o pipeline.OutcomeUpdate, raw []byte, guard func(first int) string, guardArgs []any) (string, []any) {
 	update, args := outcomeUpdateSQL(o, raw)
-	if guard != "" {
-		update += " AND " + strings.NewReplacer("$?", "$"+strconv.Itoa(len(args)+1)).Replace(guard)
+	if guard != nil {
+		update += " AND " + guard(len(args)+1)
 		args = append(args, guardArgs...)
 	}
 	q := `WITH o AS (` + update + ` RETURNING id)`
