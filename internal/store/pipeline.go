@@ -708,10 +708,11 @@ const ownWrite = `c.xmin = pg_current_xact_id()::xid`
 // round trip where it took two: BEGIN, the checks' guarded UPDATE, then
 // statements that see which checks it wrote (ownWrite): the usage rows and
 // events of those, the outcome and its events and deliveries when it wrote
-// every one, the ids it wrote, and COMMIT. When some guard failed (another
-// run of the verification got there first) the verifications of the
-// checks written are settled after the commit, as updateChecks settles them
-// (their status follows from their checks, which are already written).
+// every one, the ids it wrote, and COMMIT. The verifications of the checks
+// written whose status the outcome did not set (some guard failed: another
+// run of the verification got there first) are settled after the commit,
+// as updateChecks settles them: their status follows from their checks,
+// which are already written.
 func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate, signals []string, o pipeline.OutcomeUpdate,
 	outcome []byte) ([]bool, bool, error) {
 	applied := make([]bool, len(us))
@@ -818,10 +819,10 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 			last[k] = u.At
 		}
 	}
-	if all {
-		return applied, scored, nil // the outcome set the status, or the verification was already terminal
-	}
 	for _, k := range settle {
+		if all && k == (ver{o.InsurerID, o.VerificationID}) {
+			continue // the outcome set its status, or it was already terminal
+		}
 		if _, err := s.pool().exec(ctx, settleStatusSQL, k.insurerID, k.id, micros(last[k])); err != nil {
 			return applied, scored, err
 		}
