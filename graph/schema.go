@@ -33,8 +33,8 @@ type Deps struct {
 
 // EvidenceService reads signed evidence bundles (internal/evidence).
 type EvidenceService interface {
-	Get(ctx context.Context, insurerID, verificationID string) (evidence.Manifest, error)
-	SignedURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error)
+	// Link reads and checks the manifest, with a short-lived download link.
+	Link(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (evidence.Manifest, string, error)
 }
 
 // builder holds the types while the schema is assembled, so that no type is

@@ -309,14 +309,10 @@ func (b *builder) resolveEvidence(p graphql.ResolveParams) (any, error) {
 		return nil, b.fail(p.Context, err)
 	}
 	vid := p.Source.(map[string]any)["id"].(string)
-	m, err := b.d.Evidence.Get(p.Context, pr.Insurer.ID, vid)
+	m, url, err := b.d.Evidence.Link(p.Context, pr.Insurer.ID, vid, 15*time.Minute)
 	if errs.Is(err, errs.NotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, b.fail(p.Context, err)
-	}
-	url, err := b.d.Evidence.SignedURL(p.Context, pr.Insurer.ID, vid, 15*time.Minute)
 	if err != nil {
 		return nil, b.fail(p.Context, err)
 	}

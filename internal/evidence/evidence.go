@@ -280,31 +280,52 @@ func (s *Service) Build(ctx context.Context, in BundleInput) (Manifest, error) {
 // it checks the signature only (Check verifies the items). errs.NotFound
 // when no bundle was built.
 func (s *Service) Get(ctx context.Context, insurerID, verificationID string) (Manifest, error) {
+	m, _, err := s.get(ctx, insurerID, verificationID)
+	return m, err
+}
+
+// Link is Get with a time-limited download link (the blob store's signed
+// URL) to what it read: the bundle, or a v1 layout's manifest.
+func (s *Service) Link(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (Manifest, string, error) {
+	m, key, err := s.get(ctx, insurerID, verificationID)
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	url, err := s.blobs.SignedURL(ctx, key, ttl)
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	return m, url, nil
+}
+
+// get is Get, and the blob key of what it read.
+func (s *Service) get(ctx context.Context, insurerID, verificationID string) (Manifest, string, error) {
 	if err := checkIDs(insurerID, verificationID); err != nil {
-		return Manifest{}, err
+		return Manifest{}, "", err
 	}
 	var m Manifest
-	bundle, err := s.readBundle(ctx, insurerID, verificationID)
+	bundle, key, err := s.readBundle(ctx, insurerID, verificationID)
 	switch {
 	case err == nil:
 		if m, err = VerifyBundle(bundle, s.signer.PublicKey()); err != nil {
-			return Manifest{}, err
+			return Manifest{}, "", err
 		}
 	case errs.Is(err, errs.NotFound):
 		body, sig, err := s.loadV1(ctx, insurerID, verificationID)
 		if err != nil {
-			return Manifest{}, err
+			return Manifest{}, "", err
 		}
 		if m, err = parseSigned(body, sig, s.signer.PublicKey(), FormatV1); err != nil {
-			return Manifest{}, err
+			return Manifest{}, "", err
 		}
+		key = ManifestKey(insurerID, verificationID)
 	default:
-		return Manifest{}, err
+		return Manifest{}, "", err
 	}
 	if err := belongs(m, insurerID, verificationID); err != nil {
-		return Manifest{}, err
+		return Manifest{}, "", err
 	}
-	return m, nil
+	return m, key, nil
 }
 
 // Check verifies a stored bundle end to end with the service's own key:
@@ -314,7 +335,7 @@ func (s *Service) Check(ctx context.Context, insurerID, verificationID string) e
 	if err := checkIDs(insurerID, verificationID); err != nil {
 		return err
 	}
-	bundle, err := s.readBundle(ctx, insurerID, verificationID)
+	bundle, _, err := s.readBundle(ctx, insurerID, verificationID)
 	if err == nil {
 		m, err := VerifyBundle(bundle, s.signer.PublicKey())
 		if err != nil {
@@ -391,18 +412,19 @@ func belongs(m Manifest, insurerID, verificationID string) error {
 
 // readBundle reads the verification's bundle, the one its recorded digest
 // names or else the one at BundleKey, up to one byte past MaxItemSize so
-// that VerifyBundle reports an oversized one.
-func (s *Service) readBundle(ctx context.Context, insurerID, verificationID string) ([]byte, error) {
+// that VerifyBundle reports an oversized one, and returns its key.
+func (s *Service) readBundle(ctx context.Context, insurerID, verificationID string) ([]byte, string, error) {
 	key, err := s.bundleKey(ctx, insurerID, verificationID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	b, err := s.readLimited(ctx, key)
 	if errs.Is(err, errs.NotFound) && key != BundleKey(insurerID, verificationID) {
 		// Recorded before bundles were stored under their digest.
-		return s.readLimited(ctx, BundleKey(insurerID, verificationID))
+		key = BundleKey(insurerID, verificationID)
+		b, err = s.readLimited(ctx, key)
 	}
-	return b, err
+	return b, key, err
 }
 
 // bundleKey is where the verification's recorded bundle is: BundleKeyOf

@@ -256,6 +256,20 @@ func built(t *testing.T, st store) (*Service, *Signer, recorded, BundleInput, Ma
 	return svc, signer, digests, in, m
 }
 
+// linksTo holds Link to the manifest Get returns and a link to key.
+func linksTo(t *testing.T, svc *Service, in BundleInput, key string) {
+	t.Helper()
+	ctx := context.Background()
+	want, err := svc.Get(ctx, in.InsurerID, in.VerificationID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	m, u, err := svc.Link(ctx, in.InsurerID, in.VerificationID, time.Hour)
+	if err != nil || m.Digest != want.Digest || !strings.Contains(u, key) {
+		t.Fatalf("Link: %s %q %v; want %s and a link to %s", m.Digest, u, err, want.Digest, key)
+	}
+}
+
 func roundTrip(t *testing.T, st store) {
 	ctx := context.Background()
 	svc, signer, digests, in, m := built(t, st)
@@ -312,6 +326,7 @@ func roundTrip(t *testing.T, st store) {
 	if err != nil || !strings.Contains(u, key) {
 		t.Fatalf("SignedURL: %q %v", u, err)
 	}
+	linksTo(t, svc, in, key)
 
 	// A bundle copied under another verification is refused, at the
 	// legacy key (no digest recorded) and under its digest (recorded).
@@ -483,6 +498,7 @@ func readsLegacyBundleKey(t *testing.T, st store) {
 		if err != nil || !strings.Contains(u, legacy) {
 			t.Fatalf("SignedURL of a legacy bundle, %s: %q %v", tc.name, u, err)
 		}
+		linksTo(t, svc, in, legacy)
 	}
 
 	// The legacy bundle read is verified like any other.
@@ -993,6 +1009,7 @@ func TestReadsV1Bundles(t *testing.T) {
 	if err != nil || !strings.Contains(u, ManifestKey(in.InsurerID, in.VerificationID)) {
 		t.Fatalf("SignedURL: %q %v", u, err)
 	}
+	linksTo(t, svc, in, ManifestKey(in.InsurerID, in.VerificationID))
 	u, err = svc.SignatureURL(ctx, in.InsurerID, in.VerificationID, time.Hour)
 	if err != nil || !strings.Contains(u, SignatureKey(in.InsurerID, in.VerificationID)) {
 		t.Fatalf("SignatureURL: %q %v", u, err)
