@@ -494,28 +494,16 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 	err := s.tx(ctx, func(c conn) error {
 		clear(applied) // a retried transaction starts again
 		scored = false
-		type ver struct{ insurerID, id string }
-		var settle []ver
 		var usage []billing.Usage
-		last := map[ver]time.Time{}
 		if err := s.applyCheckUpdates(ctx, c, us, signals, applied); err != nil {
 			return err
 		}
 		for i, u := range us {
-			if !applied[i] {
-				continue
-			}
-			if u.Usage != nil {
+			if applied[i] && u.Usage != nil {
 				usage = append(usage, *u.Usage) // written with the result, priced by RollUpUsage
 			}
-			k := ver{u.InsurerID, u.VerificationID}
-			if _, seen := last[k]; !seen {
-				settle = append(settle, k)
-			}
-			if u.At.After(last[k]) {
-				last[k] = u.At
-			}
 		}
+		settle, last := toSettle(us, applied)
 		if err := insertUsages(ctx, c, usage); err != nil {
 			return err
 		}
@@ -527,7 +515,7 @@ func (s *Store) updateChecks(ctx context.Context, us []pipeline.CheckUpdate, o *
 			scored = ok
 		}
 		for _, k := range settle {
-			if scored && k == (ver{o.InsurerID, o.VerificationID}) {
+			if scored && k == (verKey{o.InsurerID, o.VerificationID}) {
 				continue // the outcome set its status
 			}
 			if err := s.settleStatus(ctx, c, k.insurerID, k.id, last[k]); err != nil {
@@ -602,6 +590,30 @@ func batchable(us []pipeline.CheckUpdate) bool {
 	return true
 }
 
+// verKey names a verification.
+type verKey struct{ insurerID, id string }
+
+// toSettle lists, in the order first met, the verifications of the applied
+// updates, whose status follows from their checks, each with the latest
+// time of its updates.
+func toSettle(us []pipeline.CheckUpdate, applied []bool) ([]verKey, map[verKey]time.Time) {
+	var settle []verKey
+	last := map[verKey]time.Time{}
+	for i, u := range us {
+		if !applied[i] {
+			continue
+		}
+		k := verKey{u.InsurerID, u.VerificationID}
+		if _, seen := last[k]; !seen {
+			settle = append(settle, k)
+		}
+		if u.At.After(last[k]) {
+			last[k] = u.At
+		}
+	}
+	return settle, last
+}
+
 // settleStatusSQL is settleStatus as one statement (PostgreSQL): $1 the
 // insurer, $2 the verification, $3 the time. A terminal verification,
 // and one already in the status its checks call for while some are still
@@ -650,9 +662,6 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 			if err != nil {
 				return err
 			}
-			type ver struct{ insurerID, id string }
-			var settle []ver
-			last := map[ver]time.Time{}
 			var usage []billing.Usage
 			var events []outbox.Event
 			for i, u := range us {
@@ -663,14 +672,8 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 					usage = append(usage, *u.Usage)
 				}
 				events = append(events, u.Events...)
-				k := ver{u.InsurerID, u.VerificationID}
-				if _, seen := last[k]; !seen {
-					settle = append(settle, k)
-				}
-				if u.At.After(last[k]) {
-					last[k] = u.At
-				}
 			}
+			settle, last := toSettle(us, applied)
 			b = &pgx.Batch{}
 			if len(usage) > 0 {
 				b.Queue(insertUsagesSQL(len(usage)), usageArgs(usage)...)
@@ -802,25 +805,14 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 	if err != nil {
 		return applied, false, err
 	}
-	type ver struct{ insurerID, id string }
-	last := map[ver]time.Time{}
-	var settle []ver
 	all := true
 	for i, u := range us {
-		if applied[i] = written[u.CheckID]; !applied[i] {
-			all = false
-			continue
-		}
-		k := ver{u.InsurerID, u.VerificationID}
-		if _, seen := last[k]; !seen {
-			settle = append(settle, k)
-		}
-		if u.At.After(last[k]) {
-			last[k] = u.At
-		}
+		applied[i] = written[u.CheckID]
+		all = all && applied[i]
 	}
+	settle, last := toSettle(us, applied)
 	for _, k := range settle {
-		if all && k == (ver{o.InsurerID, o.VerificationID}) {
+		if all && k == (verKey{o.InsurerID, o.VerificationID}) {
 			continue // the outcome set its status, or it was already terminal
 		}
 		if _, err := s.pool().exec(ctx, settleStatusSQL, k.insurerID, k.id, micros(last[k])); err != nil {
