@@ -646,18 +646,7 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 			b.Queue(update, args...)
 			written := map[string]bool{}
 			err := sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-				if _, err := br.Exec(); err != nil {
-					return err
-				}
-				rows, err := br.Query()
-				if err != nil {
-					return err
-				}
-				ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-				for _, id := range ids {
-					written[id] = true
-				}
-				return err
+				return readBeginAndWritten(br, written)
 			})
 			if err != nil {
 				return err
@@ -701,6 +690,23 @@ func (s *Store) updateChecksPipelined(ctx context.Context, us []pipeline.CheckUp
 		})
 	})
 	return applied, false, err
+}
+
+// readBeginAndWritten reads a batch's BEGIN, then the ids its checks'
+// UPDATE returned, into written.
+func readBeginAndWritten(br pgx.BatchResults, written map[string]bool) error {
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, id := range ids {
+		written[id] = true
+	}
+	return err
 }
 
 // ownWrite holds for a row of checks c that this transaction wrote: its
@@ -769,19 +775,8 @@ func (s *Store) completeInOneTrip(ctx context.Context, us []pipeline.CheckUpdate
 			b.Queue(query, oargs...)
 			b.Queue("COMMIT")
 			return sendBatch(ctx, conn, b, func(br pgx.BatchResults) error {
-				if _, err := br.Exec(); err != nil {
+				if err := readBeginAndWritten(br, written); err != nil {
 					return err
-				}
-				rows, err := br.Query()
-				if err != nil {
-					return err
-				}
-				got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-				if err != nil {
-					return err
-				}
-				for _, id := range got {
-					written[id] = true
 				}
 				if len(usage) > 0 {
 					if _, err := br.Exec(); err != nil {
