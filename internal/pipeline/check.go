@@ -352,8 +352,8 @@ func answersOf(runs []*checkRun) map[string][]byte {
 }
 
 // completed follows a run that wrote its verification's outcome: the
-// outcome's events are published and the evidence bundled, from the
-// answers in hand when they are all of them.
+// outcome's events are published, and, when the bundle could not be
+// written with the outcome, the evidence is bundled and recorded now.
 func (p *Pipeline) completed(ctx context.Context, done *completion, runs []*checkRun) {
 	v, o := done.v, done.o
 	p.scored(ctx, o)
