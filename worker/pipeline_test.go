@@ -261,6 +261,33 @@ func TestDocumentCheckSignals(t *testing.T) {
 	if got := codes(checkOf(f.get(ov.ID), risk.CheckDocumentMRZ).Signals); !slices.Contains(got, "DOCUMENT_REUSE") {
 		t.Fatalf("another person's document not flagged: %v", got)
 	}
+	// A run with a partner check asks the blind index with its start.
+	carol := submission(4, "X1234567").Policyholder
+	carol.GivenNames, carol.Surname = "Carol", "Third"
+	own := submission(5, "Y7654321")
+	own.Checks = []string{"DOCUMENT_MRZ"}
+	f.runChecks(w, f.submit(own))
+	for i, c := range []struct {
+		holder   verification.Policyholder
+		document string
+		reused   bool
+	}{{carol, "X1234567", true}, {own.Policyholder, "Y7654321", false}} {
+		withPartner := submission(6+i, c.document)
+		withPartner.Checks = []string{"DOCUMENT_MRZ", "WATCHLIST"}
+		withPartner.Policyholder = c.holder
+		wv := f.submit(withPartner)
+		if err := process(t, w, verification.TaskRun, verification.EncodeVerification(wv.InsurerID, wv.ID)); err != nil {
+			t.Fatal(err)
+		}
+		got := f.get(wv.ID)
+		if s := checkOf(got, risk.CheckWatchlist).Status; s != risk.CheckCompleted {
+			t.Fatalf("%s: watchlist check %s, want it run", c.holder.GivenNames, s)
+		}
+		doc := checkOf(got, risk.CheckDocumentMRZ)
+		if slices.Contains(codes(doc.Signals), "DOCUMENT_REUSE") != c.reused || (c.reused && doc.Outcome != "ALERT") {
+			t.Fatalf("%s: signals %v outcome %s, reuse want %v", c.holder.GivenNames, codes(doc.Signals), doc.Outcome, c.reused)
+		}
+	}
 }
 
 func TestDataSharingRefusalSkipsCheck(t *testing.T) {

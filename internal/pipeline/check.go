@@ -203,13 +203,22 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		return p.d.Opener.Open(ctx, v.InsurerID, v.Mode, v.ID)
 	})
 	runs := make([]*checkRun, len(cs))
-	var starts []StartCheck
+	var (
+		starts []StartCheck
+		// document is the document check whose blind index answer the
+		// start of the partner checks brings (a run with RunInputs).
+		document *checkRun
+	)
 	for i, c := range cs {
 		r := &checkRun{c: c}
 		runs[i] = r
 		switch {
+		case c.Type == risk.CheckDocumentMRZ && in != nil:
+			if r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII, nil); r.update != nil && r.update.Status == risk.CheckCompleted {
+				document = r
+			}
 		case c.Type == risk.CheckDocumentMRZ:
-			r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII, in)
+			r.update, r.err = p.mrzUpdate(ctx, v, c, now, openPII, p.documentReused)
 		case !now.Before(v.DeadlineAt):
 			r.update = p.timedOut(v, c, now)
 		default:
@@ -219,12 +228,26 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 			}
 		}
 	}
+	var reuse *ReuseQuery
+	if document != nil {
+		reuse = &ReuseQuery{VerificationID: v.ID, Digests: in.Digests}
+		if len(starts) == 0 {
+			reused, err := p.d.Store.DocumentReused(ctx, v.InsurerID, v.ID, in.Digests.Documents, in.Digests.Person)
+			if err != nil {
+				return nil, false, err
+			}
+			withReuse(document.update, document.c, reused)
+		}
+	}
 	if len(starts) > 0 {
 		// The attempts and the records of what is shared commit together,
-		// before the calls.
-		started, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now)
+		// before the calls; the blind index is asked with them.
+		started, reused, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now, reuse)
 		if err != nil {
 			return nil, false, err
+		}
+		if document != nil {
+			withReuse(document.update, document.c, reused)
 		}
 		key := p.subjectKey(ctx, v)
 		if in != nil {

@@ -17,8 +17,10 @@ import (
 // mrzUpdate is the local document check: each document's machine-readable
 // zone is parsed and compared with the typed fields; expired and specimen
 // documents are flagged; the blind index finds the same document used by
-// another person in an earlier verification of the insurer.
-func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c verification.Check, now time.Time, openPII func() (*verification.PII, error), in *RunInputs) (*CheckUpdate, error) {
+// another person in an earlier verification of the insurer. With reuse
+// nil, that last answer is left to the caller (withReuse): a run asks it
+// with the start of its partner checks.
+func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c verification.Check, now time.Time, openPII func() (*verification.PII, error), reuse func(context.Context, verification.Verification, *verification.PII) (bool, error)) (*CheckUpdate, error) {
 	pii, err := openPII()
 	if errs.Is(err, errs.FailedPrecondition) {
 		u := p.failed(c, now, ReasonErased, risk.SignalRequiredCheckNotRun)
@@ -28,22 +30,33 @@ func (p *Pipeline) mrzUpdate(ctx context.Context, v verification.Verification, c
 	if err != nil {
 		return nil, err
 	}
-	signals := DocumentSignals(pii, now)
-	var reused bool
-	if in != nil {
-		reused = in.DocumentReused // read with the verification
-	} else if reused, err = p.documentReused(ctx, v, pii); err != nil {
-		return nil, err
-	}
-	if reused {
-		signals = append(signals, risk.Signal{Code: risk.SignalDocumentReuse})
-	}
-	signals = stamp(signals, c)
-	outcome := partner.OutcomeFor(signals, risk.SignalSpecimenDocument, risk.SignalMRZCheckDigitFailed, risk.SignalDocumentReuse)
-	return &CheckUpdate{
+	signals := stamp(DocumentSignals(pii, now), c)
+	u := &CheckUpdate{
 		InsurerID: v.InsurerID, VerificationID: v.ID, CheckID: c.ID, From: open, Attempts: -1,
-		Status: risk.CheckCompleted, Outcome: string(outcome), Signals: signals, At: now,
-	}, nil
+		Status: risk.CheckCompleted, Outcome: string(mrzOutcome(signals)), Signals: signals, At: now,
+	}
+	if reuse != nil {
+		reused, err := reuse(ctx, v, pii)
+		if err != nil {
+			return nil, err
+		}
+		withReuse(u, c, reused)
+	}
+	return u, nil
+}
+
+// withReuse adds to a document check's update the answer of the blind
+// index: whether the document was used by another person.
+func withReuse(u *CheckUpdate, c verification.Check, reused bool) {
+	if !reused {
+		return
+	}
+	u.Signals = append(u.Signals, stamp([]risk.Signal{{Code: risk.SignalDocumentReuse}}, c)...)
+	u.Outcome = string(mrzOutcome(u.Signals))
+}
+
+func mrzOutcome(signals []risk.Signal) partner.Outcome {
+	return partner.OutcomeFor(signals, risk.SignalSpecimenDocument, risk.SignalMRZCheckDigitFailed, risk.SignalDocumentReuse)
 }
 
 // DocumentSignals checks every document of a submission: check digits,

@@ -64,8 +64,10 @@ type Store interface {
 	// StartChecks records an attempt on each item's check that is still
 	// PENDING (attempts+1, the partner, updated_at) with the item's audit
 	// entry, and moves a QUEUED verification to RUNNING, in one
-	// transaction; it returns the ids of the checks it started.
-	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time) (started map[string]bool, err error)
+	// transaction; it returns the ids of the checks it started. With
+	// reuse, it also answers DocumentReused for it, in the same round
+	// trip where the database allows.
+	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time, reuse *ReuseQuery) (started map[string]bool, reused bool, err error)
 	// CheckProgress counts a verification's checks by state, without
 	// loading them.
 	CheckProgress(ctx context.Context, insurerID, verificationID string) (Progress, error)
@@ -201,6 +203,19 @@ type Opener interface {
 	OpenSealed(ctx context.Context, insurerID, verificationID string, wrappedKey, sealed []byte) (*verification.PII, error)
 }
 
+// Digests are a verification's blind index entries: its documents' and
+// its policyholder's keyed digests.
+type Digests struct {
+	Documents []string
+	Person    string
+}
+
+// ReuseQuery asks Store.DocumentReused for a verification with its digests.
+type ReuseQuery struct {
+	VerificationID string
+	Digests
+}
+
 // RunInputs is what a verification's run reads before it calls anyone.
 type RunInputs struct {
 	// Verification has its checks.
@@ -214,10 +229,10 @@ type RunInputs struct {
 	Policy       risk.Policy
 	PolicyStored bool
 	PolicyErr    error
-	// DocumentReused tells whether another verification of the insurer
-	// holds one of this one's document digests without its person digest,
-	// by the blind index written with it (as Store.DocumentReused).
-	DocumentReused bool
+	// Digests are the verification's blind index, written with it: what
+	// finds its documents in the insurer's other verifications
+	// (Store.DocumentReused).
+	Digests Digests
 	// Endpoints are the insurer's enabled webhook endpoints in the
 	// verification's mode, read with it.
 	Endpoints []webhook.Endpoint

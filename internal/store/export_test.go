@@ -6,7 +6,7 @@ var GuardedLookups = map[string]string{
 	"start a check":             startChecksSQL(1),
 	"start checks":              startChecksSQL(4),
 	"record answers":            updateChecksSQL(4, updateChecksCasts),
-	"start checks, PostgreSQL":  startChecksPGSQL(4, 2),
+	"start checks, PostgreSQL":  startChecksPGSQL(4, 2, 1),
 	"run a verification":        runVerificationSQL,
 	"a verification's progress": checkProgressSQL,
 }
@@ -19,5 +19,9 @@ var SweeperQueries = map[string]string{
 	"unbundled verifications": unbundledSQL,
 }
 
-// RunReusedSQL is RunInputs' reuse check on PostgreSQL, for the plan test.
-const RunReusedSQL = runReusedSQL
+// ReusedSQL is DocumentReused's query for one document, and RunDigestsSQL
+// RunInputs' read of the digests it takes, for the plan test.
+var (
+	ReusedSQL     = `SELECT ` + reusedSQL(2, 1)
+	RunDigestsSQL = runDigestsSQL
+)

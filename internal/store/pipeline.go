@@ -97,23 +97,13 @@ func scanWithChecks(rows rowsScanner) (v verification.Verification, found bool, 
 const (
 	runSealedSQL     = `SELECT wrapped_key, sealed_pii FROM verifications WHERE insurer_id = $1 AND id = $2`
 	currentPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
-	// runReusedSQL is DocumentReused over the digests the verification's
-	// blind index holds, written with it from the same data. Each of its
-	// document digests is looked up by the primary key in a subquery the
-	// planner cannot turn into a join (a count): as a join, without
-	// statistics on a fresh table it read every document row instead.
-	// PostgreSQL plans it anew on every call (0.4 ms), the values making
-	// a custom plan look cheaper than the generic one; a generic plan made
-	// while the table was small scans it whole once it has grown (1.5 ms
-	// a call at a few thousand verifications), so that cost is kept.
-	runReusedSQL = `SELECT EXISTS (SELECT 1 FROM blind_index m
-		WHERE m.insurer_id = $1 AND m.verification_id = $2 AND m.kind = 'document'
-		AND (SELECT COUNT(*) FROM blind_index d
-			WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest = m.digest AND d.verification_id <> $2
-			AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
-				AND p.verification_id = d.verification_id
-				AND p.digest = (SELECT me.digest FROM blind_index me
-					WHERE me.insurer_id = $1 AND me.verification_id = $2 AND me.kind = 'person' LIMIT 1))) > 0)`
+	// runDigestsSQL is the verification's blind index, which
+	// StartChecks looks up in the insurer's other verifications
+	// (reusedSQL). Looked up here, by the verification, PostgreSQL planned
+	// that query anew on every call (0.5 ms) and read the insurer's whole
+	// document index in it; by the digests, each is a primary key lookup
+	// and the plan is kept.
+	runDigestsSQL = `SELECT kind, digest FROM blind_index WHERE insurer_id = $1 AND verification_id = $2`
 )
 
 // runEndpointsSQL reads the insurer's enabled webhook endpoints in the
@@ -143,7 +133,7 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		if err := next(currentPolicySQL, insurerID).Scan(&policy); err != nil && !isNoRows(err) {
 			return err
 		}
-		return next(runReusedSQL, insurerID, id).Scan(&in.DocumentReused)
+		return nil
 	}
 	if s.dialect == Postgres {
 		err := s.retry(ctx, func() error {
@@ -152,7 +142,7 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 			b.Queue(withChecksSQL, insurerID, id)
 			b.Queue(runSealedSQL, insurerID, id)
 			b.Queue(currentPolicySQL, insurerID)
-			b.Queue(runReusedSQL, insurerID, id)
+			b.Queue(runDigestsSQL, insurerID, id)
 			b.Queue(runEndpointsSQL, insurerID, id)
 			return s.pipeline(ctx, b, func(br pgx.BatchResults) error {
 				rows, err := br.Query()
@@ -165,6 +155,14 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 					return err
 				}
 				if err := readRest(func(string, ...any) scanner { return br.QueryRow() }); err != nil {
+					return err
+				}
+				if rows, err = br.Query(); err != nil {
+					return err
+				}
+				err = scanDigests(rows, &in.Digests)
+				rows.Close()
+				if err != nil {
 					return err
 				}
 				if rows, err = br.Query(); err != nil {
@@ -194,6 +192,15 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		if err != nil {
 			return in, err
 		}
+		rows, err := c.query(ctx, runDigestsSQL, insurerID, id)
+		if err != nil {
+			return in, err
+		}
+		err = scanDigests(rows, &in.Digests)
+		rows.Close()
+		if err != nil {
+			return in, err
+		}
 		if in.Endpoints, err = s.whEndpoints(ctx, runEndpointsSQL, insurerID, id); err != nil {
 			return in, err
 		}
@@ -211,6 +218,27 @@ func (s *Store) RunInputs(ctx context.Context, insurerID, id string) (pipeline.R
 		in.PolicyStored = in.PolicyErr == nil
 	}
 	return in, nil
+}
+
+// scanDigests reads runDigestsSQL's rows.
+func scanDigests(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}, d *pipeline.Digests) error {
+	for rows.Next() {
+		var kind, digest string
+		if err := rows.Scan(&kind, &digest); err != nil {
+			return err
+		}
+		switch kind {
+		case "document":
+			d.Documents = append(d.Documents, digest)
+		case "person":
+			d.Person = digest
+		}
+	}
+	return rows.Err()
 }
 
 // prefixed qualifies each column of a comma-separated list.
@@ -280,12 +308,19 @@ func (s *Store) DocumentReused(ctx context.Context, insurerID, exceptID string, 
 		args = append(args, d)
 	}
 	var reused bool
-	err := s.pool().row(ctx, `SELECT EXISTS (SELECT 1 FROM blind_index d
-		WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest IN (`+placeholders(4, len(documentDigests))+`)
-		AND d.verification_id <> $2
-		AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
-			AND p.digest = $3 AND p.verification_id = d.verification_id))`, args...).Scan(&reused)
+	err := s.pool().row(ctx, `SELECT `+reusedSQL(2, len(documentDigests)), args...).Scan(&reused)
 	return reused, err
+}
+
+// reusedSQL is DocumentReused's condition: $1 the insurer, $first the
+// verification left out, then the person digest and n document digests.
+// Every lookup has the primary key's whole prefix.
+func reusedSQL(first, n int) string {
+	return `EXISTS (SELECT 1 FROM blind_index d
+		WHERE d.insurer_id = $1 AND d.kind = 'document' AND d.digest IN (` + placeholders(first+2, n) + `)
+		AND d.verification_id <> $` + strconv.Itoa(first) + `
+		AND NOT EXISTS (SELECT 1 FROM blind_index p WHERE p.insurer_id = $1 AND p.kind = 'person'
+			AND p.digest = $` + strconv.Itoa(first+1) + ` AND p.verification_id = d.verification_id))`
 }
 
 // Statements that find one row by id and check its status. They must go
@@ -322,7 +357,7 @@ func startChecksSQL(n int) string {
 // trip where the transaction took five. $1 the insurer, $2 the time; then
 // n rows of check id and partner; then audits rows of the audit entry's
 // columns (audit_log's order) and the id of its check.
-func startChecksPGSQL(n, audits int) string {
+func startChecksPGSQL(n, audits, digests int) string {
 	q := `WITH started AS (
 		UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2
 		FROM (VALUES ` + valueRowsFrom(3, n, 2, nil) + `) AS v
@@ -341,16 +376,33 @@ func startChecksPGSQL(n, audits int) string {
 		JOIN started ON started.id = a.column10
 	)`
 	}
-	return q + ` SELECT id FROM started`
+	if digests > 0 {
+		// The blind index's answer (reusedSQL) rides along with each row.
+		return q + ` SELECT id, ` + reusedSQL(3+2*n+10*audits, digests) + ` FROM started`
+	}
+	return q + ` SELECT id, false FROM started`
 }
 
 // StartChecks counts an attempt on each item's check that is still
 // PENDING, appends the items' audit entries, and moves a QUEUED
 // verification to RUNNING, in one transaction (nothing is written for a
-// check no longer PENDING). It returns the ids of the checks it started.
-func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time) (map[string]bool, error) {
+// check no longer PENDING). It returns the ids of the checks it started,
+// and with reuse, DocumentReused's answer for it: on PostgreSQL in the
+// same statement.
+func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, reuse *pipeline.ReuseQuery) (map[string]bool, bool, error) {
+	started, reused, asked, err := s.startChecks(ctx, insurerID, items, at, reuse)
+	if err != nil || asked || reuse == nil {
+		return started, reused, err
+	}
+	reused, err = s.DocumentReused(ctx, insurerID, reuse.VerificationID, reuse.Documents, reuse.Person)
+	return started, reused, err
+}
+
+// startChecks is StartChecks; asked tells whether reused answers reuse.
+func (s *Store) startChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, reuse *pipeline.ReuseQuery) (started map[string]bool, reused, asked bool, err error) {
+	started = map[string]bool{}
 	if len(items) == 0 {
-		return map[string]bool{}, nil
+		return started, false, false, nil
 	}
 	query := startChecksSQL(len(items))
 	args := make([]any, 0, 2+2*len(items))
@@ -358,7 +410,6 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 	for _, it := range items {
 		args = append(args, it.CheckID, it.Partner)
 	}
-	started := map[string]bool{}
 	if s.dialect == Postgres {
 		var audits []any
 		n := 0
@@ -373,21 +424,33 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 				n++
 			}
 		}
-		query, all := startChecksPGSQL(len(items), n), append(args, audits...)
-		err := s.retry(ctx, func() error {
+		all := append(args, audits...)
+		digests := 0
+		if reuse != nil && len(reuse.Documents) > 0 {
+			digests = len(reuse.Documents)
+			all = append(all, reuse.VerificationID, reuse.Person)
+			for _, d := range reuse.Documents {
+				all = append(all, d)
+			}
+		}
+		query := startChecksPGSQL(len(items), n, digests)
+		err = s.retry(ctx, func() error {
 			clear(started)
+			// Without a document there is nothing to find.
+			reused, asked = false, reuse != nil && digests == 0
 			return s.pool().each(ctx, func(rows *sql.Rows) error {
 				var id string
-				if err := rows.Scan(&id); err != nil {
+				if err := rows.Scan(&id, &reused); err != nil {
 					return err
 				}
 				started[id] = true
+				asked = asked || digests > 0
 				return nil
 			}, query, all...)
 		})
-		return started, err
+		return started, reused, asked, err
 	}
-	err := s.tx(ctx, func(c conn) error {
+	err = s.tx(ctx, func(c conn) error {
 		clear(started) // a retried transaction starts again
 		queued := map[string]bool{}
 		err := c.each(ctx, func(rows *sql.Rows) error {
@@ -417,7 +480,7 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 		}
 		return appendAudits(ctx, c, entries)
 	})
-	return started, err
+	return started, false, false, err
 }
 
 // CheckProgress reads a verification's status and how many of its checks

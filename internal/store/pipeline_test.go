@@ -29,7 +29,7 @@ import (
 // startCheck starts one check through StartChecks and reports whether it
 // started.
 func startCheck(ctx context.Context, s *store.Store, insurerID, checkID, partner string, at time.Time, e *audit.Entry) (bool, error) {
-	started, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partner, Audit: e}}, at)
+	started, _, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partner, Audit: e}}, at, nil)
 	return started[checkID], err
 }
 
@@ -548,7 +548,7 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 			items = append(items, pipeline.StartCheck{CheckID: c.ID, Partner: "p-" + string(c.Type), Audit: entry(batch, c)})
 		}
 		items = append(items, pipeline.StartCheck{CheckID: alone.Checks[0].ID, Partner: "foreign"}) // another verification's: started too
-		started, err := s.StartChecks(ctx, ins.ID, items, at)
+		started, _, err := s.StartChecks(ctx, ins.ID, items, at, nil)
 		if err != nil || len(started) != 4 {
 			t.Fatalf("start together: %v %v", started, err)
 		}
@@ -632,9 +632,9 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 		if n := audits(batch); n != 3 {
 			t.Fatalf("audit entries of three started checks: %d", n)
 		}
-		again, err := s.StartChecks(ctx, ins.ID, []pipeline.StartCheck{
+		again, _, err := s.StartChecks(ctx, ins.ID, []pipeline.StartCheck{
 			{CheckID: batch.Checks[0].ID, Partner: "late", Audit: entry(batch, batch.Checks[0])},
-			{CheckID: batch.Checks[2].ID, Partner: "p-" + string(batch.Checks[2].Type), Audit: entry(batch, batch.Checks[2])}}, at)
+			{CheckID: batch.Checks[2].ID, Partner: "p-" + string(batch.Checks[2].Type), Audit: entry(batch, batch.Checks[2])}}, at, nil)
 		if err != nil || len(again) != 1 || !again[batch.Checks[2].ID] || audits(batch) != 4 {
 			t.Fatalf("start again: %v %v, %d audit entries", again, err, audits(batch))
 		}
@@ -888,9 +888,25 @@ func TestRunInputsMatchTheirReads(t *testing.T) {
 			if !bytes.Equal(in.WrappedKey, wk) || !bytes.Equal(in.Sealed, sealed) || (wk == nil) != (in.WrappedKey == nil) {
 				t.Errorf("sealed: %q %q, want %q %q", in.WrappedKey, in.Sealed, wk, sealed)
 			}
+			docs := slices.Sorted(slices.Values(in.Digests.Documents))
+			if !slices.Equal(docs, sd.docs) || in.Digests.Person != sd.person {
+				t.Errorf("digests %+v, want %v %q", in.Digests, sd.docs, sd.person)
+			}
 			reused, err := s.DocumentReused(ctx, sd.v.InsurerID, sd.v.ID, sd.docs, sd.person)
-			if err != nil || in.DocumentReused != reused || reused != sd.reused {
-				t.Errorf("%s %v: reused %v, by digests %v %v, want %v", sd.person, sd.docs, in.DocumentReused, reused, err, sd.reused)
+			if err != nil || reused != sd.reused {
+				t.Errorf("%s %v: reused %v %v, want %v", sd.person, sd.docs, reused, err, sd.reused)
+			}
+			// The start of a partner check answers it too, and so does a
+			// start that finds nothing left to start.
+			for _, c := range in.Verification.Checks {
+				if c.Type != risk.CheckWatchlist {
+					continue
+				}
+				_, reused, err := s.StartChecks(ctx, sd.v.InsurerID, []pipeline.StartCheck{{CheckID: c.ID, Partner: "sim"}}, t0,
+					&pipeline.ReuseQuery{VerificationID: sd.v.ID, Digests: in.Digests})
+				if err != nil || reused != sd.reused {
+					t.Errorf("%s %v: reused at the start %v %v, want %v", sd.person, sd.docs, reused, err, sd.reused)
+				}
 			}
 			if in.PolicyStored != stored || (stored && !reflect.DeepEqual(in.Policy, wantPolicy)) {
 				t.Errorf("policy: stored %v %+v, want %v %+v", in.PolicyStored, in.Policy.Version, stored, wantPolicy.Version)
@@ -929,8 +945,8 @@ func TestRunInputsMatchTheirReads(t *testing.T) {
 			outbox.Event{ID: id.New(id.Event), InsurerID: ins.ID, Mode: "TEST", Type: outbox.VerificationErased, SubjectID: e.v.ID, Payload: []byte(`{}`), CreatedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
-		if in, err := s.RunInputs(ctx, ins.ID, e.v.ID); err != nil || in.WrappedKey != nil || in.Sealed != nil || in.DocumentReused {
-			t.Fatalf("erased: %v %q %q reused %v", err, in.WrappedKey, in.Sealed, in.DocumentReused)
+		if in, err := s.RunInputs(ctx, ins.ID, e.v.ID); err != nil || in.WrappedKey != nil || in.Sealed != nil || in.Digests.Documents != nil || in.Digests.Person != "" {
+			t.Fatalf("erased: %v %q %q digests %+v", err, in.WrappedKey, in.Sealed, in.Digests)
 		}
 		all[2].reused = false
 		check(all[2], stored, true)
