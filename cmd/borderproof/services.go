@@ -104,6 +104,14 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		// Runs the queue and the database outlive: the first attempts this
+		// process makes after the worker stops (webhook.Service.Hold).
+		hooks := a.webhooks
+		a.closers = append(a.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), webhookDrain)
+			defer cancel()
+			hooks.Close(ctx)
+		})
 	}
 	uc := user.Config{}
 	if a.vault != nil {
@@ -168,3 +176,7 @@ func (a *app) consoleHandler(dev bool) (*console.Console, error) {
 	}
 	return console.New(console.Config{Dev: dev}, d)
 }
+
+// webhookDrain is how long a stopping process waits for its first webhook
+// attempts under way: one attempt's timeout and the time to record it.
+const webhookDrain = 20 * time.Second

@@ -279,7 +279,13 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 	if score {
 		done = p.complete(ctx, v, runs, in)
 	}
-	if scored, err = p.record(ctx, v, runs, done); err != nil {
+	scored, err = p.record(ctx, v, runs, done)
+	if done != nil && (!scored || err != nil) && p.d.Publisher != nil {
+		// Not written, or not to be published here: a delivery written
+		// leased is the sweeper's once its lease lapses.
+		p.d.Publisher.Unhold(done.o.Deliveries)
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	for _, r := range runs {
@@ -347,6 +353,7 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 		for _, ev := range o.Events {
 			o.Deliveries = append(o.Deliveries, webhook.Fanout(ev, in.Endpoints, o.At)...)
 		}
+		o.Deliveries = p.d.Publisher.Hold(o.Deliveries, in.Endpoints, o.At)
 	}
 	after.Status, after.Outcome, after.CompletedAt, after.UpdatedAt = verification.StatusCompleted, &o.Outcome, o.At, o.At
 	if p.d.Bundler != nil {

@@ -264,9 +264,15 @@ type Bundler interface {
 // Published follows an event written published with its deliveries
 // (OutcomeUpdate.Published): live subscribers, then the deliveries'
 // tasks (webhook.Service.Published).
+//
+// Hold takes, before the write, the first attempts of deliveries this
+// process will make itself once they commit (webhook.Service.Hold);
+// Unhold gives them back when the write did not commit.
 type Publisher interface {
 	PublishEvent(ctx context.Context, ev outbox.Event) error
 	Published(ctx context.Context, ev outbox.Event, ds []webhook.Delivery) error
+	Hold(ds []webhook.Delivery, endpoints []webhook.Endpoint, now time.Time) []webhook.Delivery
+	Unhold(ds []webhook.Delivery)
 }
 
 // Enqueuer queues a task; an existing task id is success.

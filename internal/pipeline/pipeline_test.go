@@ -208,6 +208,12 @@ func (r *recordingPublisher) Published(_ context.Context, ev outbox.Event, _ []w
 	return nil
 }
 
+func (r *recordingPublisher) Hold(ds []webhook.Delivery, _ []webhook.Endpoint, _ time.Time) []webhook.Delivery {
+	return ds
+}
+
+func (r *recordingPublisher) Unhold([]webhook.Delivery) {}
+
 // Events are published in the task that wrote them when there is a
 // Publisher; one it fails to publish is queued as event:publish, as all
 // are without one.

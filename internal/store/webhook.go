@@ -317,15 +317,15 @@ func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID 
 // insertDeliveriesSQL, followed by rows of deliveryWidth parameters in
 // deliveryArgs' order, inserts new deliveries.
 const insertDeliveriesSQL = `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
-		status, next_attempt_at, created_at) VALUES `
+		status, next_attempt_at, created_at, leased_until) VALUES `
 
-const deliveryWidth = 9
+const deliveryWidth = 10
 
 func deliveryArgs(ds []webhook.Delivery) []any {
 	args := make([]any, 0, deliveryWidth*len(ds))
 	for _, d := range ds {
 		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
-			nullMicros(d.NextAttemptAt), micros(d.CreatedAt))
+			nullMicros(d.NextAttemptAt), micros(d.CreatedAt), nullMicros(d.LeasedUntil))
 	}
 	return args
 }

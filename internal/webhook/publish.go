@@ -66,14 +66,20 @@ func Fanout(ev outbox.Event, endpoints []Endpoint, now time.Time) []Delivery {
 }
 
 // Published follows an event whose writer wrote its deliveries ds
-// (Fanout) and its publication in the same transaction: the event goes
-// to live subscribers and each delivery is queued. A delivery that fails
-// to queue is the sweeper's (Sweep); the first such error is returned.
+// (Fanout, then Hold) and its publication in the same transaction: the
+// event goes to live subscribers, each delivery held is attempted by this
+// process in the background, and each other one is queued. A delivery
+// that fails to queue is the sweeper's (Sweep); the first such error is
+// returned.
 func (s *Service) Published(ctx context.Context, ev outbox.Event, ds []Delivery) error {
 	ev.CreatedAt = ev.CreatedAt.UTC().Truncate(time.Microsecond)
 	s.bcast.Broadcast(ev)
 	var first error
 	for _, d := range ds {
+		if ep, ok := s.firsts.take(d.ID); ok {
+			go s.first(ev, d, ep)
+			continue
+		}
 		if err := s.enqueue(ctx, d, 0); err != nil && first == nil {
 			first = err
 		}

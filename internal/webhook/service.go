@@ -112,6 +112,7 @@ type Service struct {
 	log    *slog.Logger
 	client *http.Client
 	gates  *gates
+	firsts *firsts
 }
 
 // New builds the service. bcast may be nil (no live subscribers).
@@ -131,6 +132,7 @@ func New(cfg Config, store Store, sealer Sealer, queue Enqueuer, bcast Broadcast
 		cfg: cfg, store: store, sealer: sealer, queue: queue, bcast: bcast, log: log,
 		client: client,
 		gates:  newGates(cfg),
+		firsts: newFirsts(),
 	}, nil
 }
 

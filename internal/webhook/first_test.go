@@ -1,0 +1,189 @@
+package webhook_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/borderproof/borderproof/internal/errs"
+	"github.com/borderproof/borderproof/internal/outbox"
+	"github.com/borderproof/borderproof/internal/store"
+	"github.com/borderproof/borderproof/internal/store/storetest"
+	"github.com/borderproof/borderproof/internal/tenant"
+	"github.com/borderproof/borderproof/internal/webhook"
+)
+
+// written fans ev out to the insurer's endpoints, holds the first attempts
+// the service can make and writes the deliveries as a writer would, with
+// the event's publication.
+func (h *harness) written(ev outbox.Event) []webhook.Delivery {
+	h.t.Helper()
+	eps, err := h.s.EnabledWebhookEndpoints(h.ctx, ev.InsurerID, tenant.Mode(ev.Mode))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	now := h.clock.Now()
+	ds := h.svc.Hold(webhook.Fanout(ev, eps, now), eps, now)
+	if _, _, err := h.s.CreateWebhookDeliveries(h.ctx, ev.InsurerID, ev.ID, ds, now); err != nil {
+		h.t.Fatal(err)
+	}
+	return ds
+}
+
+// deliverTasks counts the delivery tasks ever queued.
+func (h *harness) deliverTasks() int {
+	h.q.mu.Lock()
+	defer h.q.mu.Unlock()
+	n := 0
+	for _, t := range h.q.log {
+		if t.typ == webhook.TaskDeliver {
+			n++
+		}
+	}
+	return n
+}
+
+// A delivery written held is attempted by the process that wrote it, right
+// after the commit, without a task: nobody else takes it meanwhile, and
+// the attempt is recorded as any other.
+func TestFirstAttemptWithoutTask(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		h := newHarness(t, s)
+		rc := newReceiver(t, h.clock, false, nil)
+		ep, secret := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+		ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+		h.q.pop() // the event is published by its writer here
+		ds := h.written(ev)
+		if len(ds) != 1 || !ds[0].LeasedUntil.Equal(h.clock.Now().Add(5*time.Second+30*time.Second)) {
+			t.Fatalf("held deliveries %+v: want one, leased for an attempt", ds)
+		}
+		// Written and not yet attempted: a task for it waits.
+		err := h.svc.Deliver(h.ctx, webhook.DeliverPayload{InsurerID: h.a, DeliveryID: ds[0].ID, EndpointID: ep.ID})
+		if e, ok := errs.As(err); !ok || e.Kind != errs.Unavailable {
+			t.Fatalf("a task for a held delivery: %v, want it postponed", err)
+		}
+		if err := h.svc.Published(h.ctx, ev, ds); err != nil {
+			t.Fatal(err)
+		}
+		h.svc.Close(h.ctx)
+		got := rc.requests()
+		if len(got) != 1 || got[0].header.Get("webhook-id") != ds[0].ID {
+			t.Fatalf("requests %d, want one for %s", len(got), ds[0].ID)
+		}
+		if err := webhook.Verify(secret, got[0].header, got[0].body, h.clock.Now(), time.Minute); err != nil {
+			t.Fatalf("signature: %v", err)
+		}
+		d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
+		if d.Status != webhook.Succeeded || d.Attempts != 1 || !d.LeasedUntil.IsZero() || len(h.attempts(h.a, d.ID)) != 1 {
+			t.Fatalf("delivery %+v: want succeeded at the first attempt, lease released", d)
+		}
+		if n := h.deliverTasks(); n != 0 {
+			t.Fatalf("%d delivery tasks queued, want none", n)
+		}
+		if h.bc.count() != 1 {
+			t.Fatalf("broadcast %d events, want 1", h.bc.count())
+		}
+		// Closed: nothing more is held.
+		ev2 := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+		h.q.pop()
+		if ds := h.written(ev2); len(ds) != 1 || !ds[0].LeasedUntil.IsZero() {
+			t.Fatalf("held after Close: %+v", ds)
+		}
+	})
+}
+
+// A first attempt that fails is recorded and retried by a task on the
+// schedule.
+func TestFirstAttemptFailsThenQueued(t *testing.T) {
+	h := newHarness(t, openStore(t))
+	rc := newReceiver(t, h.clock, false, func(n int, _ *http.Request) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop()
+	ds := h.written(ev)
+	if err := h.svc.Published(h.ctx, ev, ds); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Close(h.ctx)
+	d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
+	if d.Status != webhook.Pending || d.Attempts != 1 || !d.LeasedUntil.IsZero() || h.deliverTasks() != 1 {
+		t.Fatalf("after a failed first attempt: %+v, %d tasks; want pending, one retry queued", d, h.deliverTasks())
+	}
+	h.drive(h.clock.Now().Add(time.Hour))
+	if d := h.deliveries(h.a, tenant.Test, ep.ID)[0]; d.Status != webhook.Succeeded || d.Attempts != 2 || len(rc.requests()) != 2 {
+		t.Fatalf("after the retry: %+v", d)
+	}
+}
+
+// Once an endpoint's breaker is open, deliveries to it are not held but
+// queued, and the task waits for the breaker.
+func TestFirstAttemptNotHeldWhileBreakerOpen(t *testing.T) {
+	h := newHarness(t, openStore(t), func(h *harness, cfg *webhook.Config) { cfg.BreakerFailures = 1 })
+	down := newReceiver(t, h.clock, false, func(int, *http.Request) int { return http.StatusServiceUnavailable })
+	h.endpoint(h.a, tenant.Test, down.srv.URL)
+	first := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop()
+	if err := h.svc.Published(h.ctx, first, h.written(first)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(down.requests()) == 1 && h.deliverTasks() == 1 })
+	second := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop()
+	ds := h.written(second)
+	if len(ds) != 1 || !ds[0].LeasedUntil.IsZero() {
+		t.Fatalf("held with the breaker open: %+v", ds)
+	}
+	if err := h.svc.Published(h.ctx, second, ds); err != nil || h.deliverTasks() != 2 {
+		t.Fatalf("published: %v, %d tasks, want the second queued", err, h.deliverTasks())
+	}
+}
+
+// A delivery written held whose process died before the attempt is taken
+// over by the sweeper once its lease has lapsed.
+func TestHeldDeliveryOfDeadProcessSwept(t *testing.T) {
+	h := newHarness(t, openStore(t))
+	rc := newReceiver(t, h.clock, false, nil)
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop()
+	h.written(ev) // and never Published: the process is gone
+	r := &requeuer{q: h.q}
+	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 0 {
+		t.Fatalf("sweep within the lease: %v, %d tasks", err, h.q.len())
+	}
+	h.clock.advance(5*time.Second + 6*time.Second) // the attempt's timeout and its grace
+	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 1 {
+		t.Fatalf("sweep after the lease: %v, %d tasks", err, h.q.len())
+	}
+	h.drive(h.clock.Now().Add(time.Minute))
+	if d := h.deliveries(h.a, tenant.Test, ep.ID)[0]; d.Status != webhook.Succeeded || d.Attempts != 1 || len(rc.requests()) != 1 {
+		t.Fatalf("taken over: %+v, %d requests", d, len(rc.requests()))
+	}
+}
+
+// requeuer is the sweeper's view of the queue: nothing is held by a live
+// worker.
+type requeuer struct{ q *queue }
+
+func (r *requeuer) Requeue(ctx context.Context, typ string, payload []byte, taskID, queue string) (bool, error) {
+	return false, r.q.Enqueue(ctx, typ, payload, taskID, queue, 0)
+}
+
+func (r *requeuer) Queued(context.Context, string, string) (bool, error) { return false, nil }
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
