@@ -100,6 +100,7 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		}
 		// Events reach live subscribers on every api replica through Redis.
 		a.bridge = queue.NewEventBridge(a.rc, a.log)
+		a.closers = append(a.closers, a.bridge.Close)
 		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.bridge, a.log.With("component", "webhooks"))
 		if err != nil {
 			return err

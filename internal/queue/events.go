@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,24 +25,106 @@ const EventChannel = "borderproof:events"
 type EventBridge struct {
 	rc  redis.UniversalClient
 	log *slog.Logger
+	// pending holds encoded events for the publishing goroutine, which
+	// starts with the first Broadcast.
+	pending chan []byte
+	start   sync.Once
+	stop    chan struct{}
+	stopped sync.Once
+	done    chan struct{}
+	dropped atomic.Int64
 }
+
+const (
+	// bridgeQueue is how many events wait for Redis before Broadcast
+	// drops them.
+	bridgeQueue = 4096
+	// bridgeBatch is the most events sent in one round trip.
+	bridgeBatch = 256
+	// bridgeTimeout bounds one round trip, and Close's last one.
+	bridgeTimeout = 2 * time.Second
+)
 
 // NewEventBridge builds the bridge on a Redis client.
 func NewEventBridge(rc redis.UniversalClient, log *slog.Logger) *EventBridge {
-	return &EventBridge{rc: rc, log: log}
+	return &EventBridge{rc: rc, log: log, pending: make(chan []byte, bridgeQueue), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Broadcast publishes ev; a failure is logged, never returned.
+// Broadcast queues ev for publication and returns at once: a run that
+// publishes its outcome does not wait for Redis, nor stall while Redis is
+// away. The events queued while one round trip is under way go out
+// together in the next. When Redis is away long enough to fill the queue,
+// further events are dropped for live subscribers (and counted in the
+// log); their webhooks are unaffected.
 func (b *EventBridge) Broadcast(ev outbox.Event) {
 	msg, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := b.rc.Publish(ctx, EventChannel, msg).Err(); err != nil {
-		b.log.Warn("publish event to subscribers", "event_id", ev.ID, "err", err)
+	b.start.Do(func() { go b.publish() })
+	select {
+	case b.pending <- msg:
+	default:
+		if n := b.dropped.Add(1); n%100 == 1 {
+			b.log.Warn("live event queue full; events dropped for subscribers", "dropped", n)
+		}
 	}
+}
+
+// publish sends queued events in batches, one round trip each, until
+// Close; then it sends what is left and returns.
+func (b *EventBridge) publish() {
+	defer close(b.done)
+	for {
+		var first []byte
+		select {
+		case first = <-b.pending:
+		case <-b.stop:
+			for {
+				batch := b.batch(nil)
+				if len(batch) == 0 {
+					return
+				}
+				b.send(batch)
+			}
+		}
+		b.send(b.batch([][]byte{first}))
+	}
+}
+
+// batch adds to batch the events queued, up to bridgeBatch.
+func (b *EventBridge) batch(batch [][]byte) [][]byte {
+	for len(batch) < bridgeBatch {
+		select {
+		case m := <-b.pending:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (b *EventBridge) send(batch [][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
+	defer cancel()
+	_, err := b.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range batch {
+			p.Publish(ctx, EventChannel, m)
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.Warn("publish events to subscribers", "events", len(batch), "err", err)
+	}
+}
+
+// Close sends the events still queued and stops publishing; it is safe to
+// call more than once.
+func (b *EventBridge) Close() {
+	b.start.Do(func() { close(b.done) }) // never started: nothing to send
+	b.stopped.Do(func() { close(b.stop) })
+	<-b.done
 }
 
 // Sink receives forwarded events (webhook.Hub).

@@ -3,8 +3,10 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -44,4 +46,70 @@ func TestEventBridgeCrossesProcesses(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("event never crossed")
 	}
+}
+
+// TestEventBridgePublishesInOrderWithoutWaiting: Broadcast returns without
+// waiting for Redis, even when Redis does not answer, and the events it
+// queued reach subscribers in order once it does.
+func TestEventBridgePublishesInOrderWithoutWaiting(t *testing.T) {
+	addr := testenv.Require(t, testenv.RedisAddrVar)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	// A server that accepts and never answers: each round trip to it
+	// waits for its timeout.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	mute := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
+	defer mute.Close()
+	stuck := queue.NewEventBridge(mute, log)
+	returned := make(chan struct{})
+	go func() {
+		for i := range 50 {
+			stuck.Broadcast(outbox.Event{ID: fmt.Sprintf("evt_%d", i)})
+		}
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(time.Second): // one round trip alone waits 2 s
+		t.Fatal("Broadcast waited for Redis")
+	}
+
+	pub := redis.NewClient(&redis.Options{Addr: addr})
+	sub := redis.NewClient(&redis.Options{Addr: addr})
+	defer pub.Close()
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(sink, 1000)
+	go queue.NewEventBridge(sub, log).Run(ctx, got)
+	time.Sleep(200 * time.Millisecond) // let the subscription start
+	b := queue.NewEventBridge(pub, log)
+	for i := range 1000 {
+		b.Broadcast(outbox.Event{ID: fmt.Sprintf("evt_%04d", i)})
+	}
+	b.Close()
+	for i := range 1000 {
+		select {
+		case e := <-got:
+			if want := fmt.Sprintf("evt_%04d", i); e.ID != want {
+				t.Fatalf("event %d: %s, want %s", i, e.ID, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 1000 events crossed", i)
+		}
+	}
+	b.Close() // twice is fine
 }
