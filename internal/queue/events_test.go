@@ -21,20 +21,31 @@ type sink chan outbox.Event
 
 func (s sink) Broadcast(ev outbox.Event) { s <- ev }
 
+// subscribed starts a bridge forwarding the channel to a sink of the
+// given buffer, as an api replica would, and returns another client to
+// publish with, as a worker would.
+func subscribed(t *testing.T, addr string, log *slog.Logger, buffer int) (*redis.Client, sink) {
+	t.Helper()
+	pub := redis.NewClient(&redis.Options{Addr: addr})
+	sub := redis.NewClient(&redis.Options{Addr: addr})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		pub.Close()
+		sub.Close()
+	})
+	got := make(sink, buffer)
+	go queue.NewEventBridge(sub, log).Run(ctx, got)
+	time.Sleep(200 * time.Millisecond) // let the subscription start
+	return pub, got
+}
+
 // TestEventBridgeCrossesProcesses publishes on one client and receives on
 // another, as a worker and an api replica would.
 func TestEventBridgeCrossesProcesses(t *testing.T) {
 	addr := testenv.Require(t, testenv.RedisAddrVar)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pub := redis.NewClient(&redis.Options{Addr: addr})
-	sub := redis.NewClient(&redis.Options{Addr: addr})
-	defer pub.Close()
-	defer sub.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(sink, 4)
-	go queue.NewEventBridge(sub, log).Run(ctx, got)
-	time.Sleep(200 * time.Millisecond) // let the subscription start
+	pub, got := subscribed(t, addr, log, 4)
 	ev := outbox.Event{ID: "evt_1", InsurerID: "ins_1", Mode: "TEST", Type: outbox.VerificationCompleted,
 		SubjectID: "ver_1", Payload: json.RawMessage(`{"decision":"CLEAR"}`), CreatedAt: time.Now().UTC()}
 	queue.NewEventBridge(pub, log).Broadcast(ev)
@@ -87,15 +98,7 @@ func TestEventBridgePublishesInOrderWithoutWaiting(t *testing.T) {
 		t.Fatal("Broadcast waited for Redis")
 	}
 
-	pub := redis.NewClient(&redis.Options{Addr: addr})
-	sub := redis.NewClient(&redis.Options{Addr: addr})
-	defer pub.Close()
-	defer sub.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(sink, 1000)
-	go queue.NewEventBridge(sub, log).Run(ctx, got)
-	time.Sleep(200 * time.Millisecond) // let the subscription start
+	pub, got := subscribed(t, addr, log, 1000)
 	b := queue.NewEventBridge(pub, log)
 	for i := range 1000 {
 		b.Broadcast(outbox.Event{ID: fmt.Sprintf("evt_%04d", i)})
