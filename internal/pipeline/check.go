@@ -228,20 +228,20 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 			}
 		}
 	}
-	var reuse *ReuseQuery
-	if document != nil {
-		reuse = &ReuseQuery{VerificationID: v.ID, Digests: in.Digests}
-		if len(starts) == 0 {
-			reused, err := p.d.Store.DocumentReused(ctx, v.InsurerID, v.ID, in.Digests.Documents, in.Digests.Person)
-			if err != nil {
-				return nil, false, err
-			}
-			withReuse(document.update, document.c, reused)
+	if document != nil && len(starts) == 0 {
+		reused, err := p.d.Store.DocumentReused(ctx, v.InsurerID, v.ID, in.Digests.Documents, in.Digests.Person)
+		if err != nil {
+			return nil, false, err
 		}
+		withReuse(document.update, document.c, reused)
 	}
 	if len(starts) > 0 {
 		// The attempts and the records of what is shared commit together,
 		// before the calls; the blind index is asked with them.
+		var reuse *ReuseQuery
+		if document != nil {
+			reuse = &ReuseQuery{VerificationID: v.ID, Digests: in.Digests}
+		}
 		started, reused, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now, reuse)
 		if err != nil {
 			return nil, false, err

@@ -80,13 +80,11 @@ func (b *EventBridge) publish() {
 		select {
 		case first = <-b.pending:
 		case <-b.stop:
-			for {
-				batch := b.batch(nil)
-				if len(batch) == 0 {
-					return
-				}
-				b.send(batch)
+			// What is queued goes out, unless Redis is away: then the
+			// rest is dropped rather than holding the stop.
+			for batch := b.batch(nil); len(batch) > 0 && b.send(batch); batch = b.batch(nil) {
 			}
+			return
 		}
 		b.send(b.batch([][]byte{first}))
 	}
@@ -105,7 +103,8 @@ func (b *EventBridge) batch(batch [][]byte) [][]byte {
 	return batch
 }
 
-func (b *EventBridge) send(batch [][]byte) {
+// send publishes batch in one round trip and reports whether it went.
+func (b *EventBridge) send(batch [][]byte) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), bridgeTimeout)
 	defer cancel()
 	_, err := b.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -116,7 +115,9 @@ func (b *EventBridge) send(batch [][]byte) {
 	})
 	if err != nil {
 		b.log.Warn("publish events to subscribers", "events", len(batch), "err", err)
+		return false
 	}
+	return true
 }
 
 // Close sends the events still queued and stops publishing; it is safe to
