@@ -187,3 +187,31 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A process that stops while a first attempt waits on a slow endpoint
+// gives up on it once its wait is over: the delivery is released and
+// queued, for another worker to attempt.
+func TestCloseHandsOverSlowFirstAttempt(t *testing.T) {
+	h := newHarness(t, openStore(t))
+	release := make(chan struct{})
+	defer close(release)
+	rc := newReceiver(t, h.clock, false, func(int, *http.Request) int {
+		<-release
+		return http.StatusOK
+	})
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop()
+	ds := h.written(ev)
+	if err := h.svc.Published(h.ctx, ev, ds); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(rc.requests()) == 1 })
+	ctx, cancel := context.WithTimeout(h.ctx, 100*time.Millisecond)
+	defer cancel()
+	h.svc.Close(ctx)
+	d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
+	if d.Status != webhook.Pending || d.Attempts != 0 || !d.LeasedUntil.IsZero() || h.deliverTasks() != 1 {
+		t.Fatalf("after Close: %+v, %d tasks; want it released and queued", d, h.deliverTasks())
+	}
+}
