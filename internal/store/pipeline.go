@@ -99,10 +99,10 @@ const (
 	currentPolicySQL = `SELECT policy FROM risk_policies WHERE insurer_id = $1 ORDER BY version DESC LIMIT 1`
 	// runDigestsSQL is the verification's blind index, which
 	// StartChecks looks up in the insurer's other verifications
-	// (reusedSQL). Looked up here, by the verification, PostgreSQL planned
-	// that query anew on every call (0.5 ms) and read the insurer's whole
-	// document index in it; by the digests, each is a primary key lookup
-	// and the plan is kept.
+	// (reusedSQL). Asked here by the verification instead, that lookup
+	// was planned anew on every call (0.5 ms) and read the insurer's
+	// whole document index; asked by digest, each is a primary-key probe
+	// under a kept plan.
 	runDigestsSQL = `SELECT kind, digest FROM blind_index WHERE insurer_id = $1 AND verification_id = $2`
 )
 
