@@ -14,11 +14,14 @@ import (
 	"github.com/borderproof/borderproof/internal/webhook"
 )
 
-// written fans ev out to the insurer's endpoints, holds the first attempts
-// the service can make and writes the deliveries as a writer would, with
-// the event's publication.
-func (h *harness) written(ev outbox.Event) []webhook.Delivery {
+// written writes a verification.completed event of the insurer in test
+// mode as a run does: fanned out to the endpoints, the first attempts the
+// service can make held, and the deliveries written with the event's
+// publication (its writer publishes it, so no publish task is queued).
+func (h *harness) written(insurer string) (outbox.Event, []webhook.Delivery) {
 	h.t.Helper()
+	ev := h.event(insurer, tenant.Test, outbox.VerificationCompleted)
+	h.q.pop() // the publish task that event queued
 	eps, err := h.s.EnabledWebhookEndpoints(h.ctx, ev.InsurerID, tenant.Mode(ev.Mode))
 	if err != nil {
 		h.t.Fatal(err)
@@ -28,7 +31,17 @@ func (h *harness) written(ev outbox.Event) []webhook.Delivery {
 	if _, _, err := h.s.CreateWebhookDeliveries(h.ctx, ev.InsurerID, ev.ID, ds, now); err != nil {
 		h.t.Fatal(err)
 	}
-	return ds
+	return ev, ds
+}
+
+// published is written, then the run's Published after its commit.
+func (h *harness) published(insurer string) (outbox.Event, []webhook.Delivery) {
+	h.t.Helper()
+	ev, ds := h.written(insurer)
+	if err := h.svc.Published(h.ctx, ev, ds); err != nil {
+		h.t.Fatal(err)
+	}
+	return ev, ds
 }
 
 // deliverTasks counts the delivery tasks ever queued.
@@ -52,9 +65,7 @@ func TestFirstAttemptWithoutTask(t *testing.T) {
 		h := newHarness(t, s)
 		rc := newReceiver(t, h.clock, false, nil)
 		ep, secret := h.endpoint(h.a, tenant.Test, rc.srv.URL)
-		ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-		h.q.pop() // the event is published by its writer here
-		ds := h.written(ev)
+		ev, ds := h.written(h.a)
 		if len(ds) != 1 || !ds[0].LeasedUntil.Equal(h.clock.Now().Add(5*time.Second+30*time.Second)) {
 			t.Fatalf("held deliveries %+v: want one, leased for an attempt", ds)
 		}
@@ -85,9 +96,7 @@ func TestFirstAttemptWithoutTask(t *testing.T) {
 			t.Fatalf("broadcast %d events, want 1", h.bc.count())
 		}
 		// Closed: nothing more is held.
-		ev2 := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-		h.q.pop()
-		if ds := h.written(ev2); len(ds) != 1 || !ds[0].LeasedUntil.IsZero() {
+		if _, ds := h.written(h.a); len(ds) != 1 || !ds[0].LeasedUntil.IsZero() {
 			t.Fatalf("held after Close: %+v", ds)
 		}
 	})
@@ -104,12 +113,7 @@ func TestFirstAttemptFailsThenQueued(t *testing.T) {
 		return http.StatusOK
 	})
 	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
-	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	h.q.pop()
-	ds := h.written(ev)
-	if err := h.svc.Published(h.ctx, ev, ds); err != nil {
-		t.Fatal(err)
-	}
+	h.published(h.a)
 	h.svc.Close(h.ctx)
 	d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
 	if d.Status != webhook.Pending || d.Attempts != 1 || !d.LeasedUntil.IsZero() || h.deliverTasks() != 1 {
@@ -127,15 +131,9 @@ func TestFirstAttemptNotHeldWhileBreakerOpen(t *testing.T) {
 	h := newHarness(t, openStore(t), func(h *harness, cfg *webhook.Config) { cfg.BreakerFailures = 1 })
 	down := newReceiver(t, h.clock, false, func(int, *http.Request) int { return http.StatusServiceUnavailable })
 	h.endpoint(h.a, tenant.Test, down.srv.URL)
-	first := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	h.q.pop()
-	if err := h.svc.Published(h.ctx, first, h.written(first)); err != nil {
-		t.Fatal(err)
-	}
+	h.published(h.a)
 	waitFor(t, func() bool { return len(down.requests()) == 1 && h.deliverTasks() == 1 })
-	second := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	h.q.pop()
-	ds := h.written(second)
+	second, ds := h.written(h.a)
 	if len(ds) != 1 || !ds[0].LeasedUntil.IsZero() {
 		t.Fatalf("held with the breaker open: %+v", ds)
 	}
@@ -150,9 +148,7 @@ func TestHeldDeliveryOfDeadProcessSwept(t *testing.T) {
 	h := newHarness(t, openStore(t))
 	rc := newReceiver(t, h.clock, false, nil)
 	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
-	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	h.q.pop()
-	h.written(ev) // and never Published: the process is gone
+	h.written(h.a) // and never Published: the process is gone
 	r := &requeuer{q: h.q}
 	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 0 {
 		t.Fatalf("sweep within the lease: %v, %d tasks", err, h.q.len())
@@ -200,12 +196,7 @@ func TestCloseHandsOverSlowFirstAttempt(t *testing.T) {
 		return http.StatusOK
 	})
 	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
-	ev := h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	h.q.pop()
-	ds := h.written(ev)
-	if err := h.svc.Published(h.ctx, ev, ds); err != nil {
-		t.Fatal(err)
-	}
+	h.published(h.a)
 	waitFor(t, func() bool { return len(rc.requests()) == 1 })
 	ctx, cancel := context.WithTimeout(h.ctx, 100*time.Millisecond)
 	defer cancel()
