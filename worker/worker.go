@@ -70,11 +70,9 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 		TaskCheckInterval: queue.PollInterval,
 		// Scheduled polls and retries become ready within a second.
 		DelayedTaskCheckInterval: time.Second,
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			log.WarnContext(ctx, "task failed", "type", t.Type(), "kind", errs.KindOf(err).String(), "err", err)
-		}),
-		Logger:   asynqLogger{log},
-		LogLevel: asynq.WarnLevel,
+		ErrorHandler:             LogTaskError(log),
+		Logger:                   asynqLogger{log},
+		LogLevel:                 asynq.WarnLevel,
 	})
 	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "borderproof_task_total",
@@ -153,6 +151,26 @@ func outcome(err error) string {
 		return "retry_later"
 	}
 	return "failure"
+}
+
+// LogTaskError logs a task that did not succeed. A failure is a warning;
+// a postponement (a rate limit, an open breaker, a busy webhook endpoint:
+// errors IsFailure does not count) is the system holding back as designed,
+// logged at info (with the wait it asked for), so that a burst does not
+// fill the log with warnings an operator has nothing to do about.
+func LogTaskError(log *slog.Logger) asynq.ErrorHandler {
+	return asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+		kind := errs.KindOf(err).String()
+		if IsFailure(err) {
+			log.WarnContext(ctx, "task failed", "type", t.Type(), "kind", kind, "err", err)
+			return
+		}
+		attrs := []any{"type", t.Type(), "kind", kind, "err", err}
+		if e, ok := errs.As(err); ok && e.RetryAfterSeconds > 0 {
+			attrs = append(attrs, "retry_after_seconds", e.RetryAfterSeconds)
+		}
+		log.InfoContext(ctx, "task postponed", attrs...)
+	})
 }
 
 // IsFailure reports whether an error counts against the task: a rate limit
