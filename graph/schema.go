@@ -29,6 +29,10 @@ type Deps struct {
 	Webhooks      WebhookService
 	Billing       BillingService
 	Log           *slog.Logger
+	// Classify, when set, sees every resolver error before it becomes a
+	// client error and may give it a kind (store.Classify: an unreachable
+	// database is UNAVAILABLE with retryAfterSeconds, not INTERNAL).
+	Classify func(error) error
 }
 
 // EvidenceService reads signed evidence bundles (internal/evidence).
@@ -112,5 +116,8 @@ func merge(dst, src graphql.Fields) error {
 
 // fail converts a domain error for graphql-go.
 func (b *builder) fail(ctx context.Context, err error) error {
+	if b.d.Classify != nil {
+		err = b.d.Classify(err)
+	}
 	return ToGraphQL(ctx, b.d.Log, err)
 }

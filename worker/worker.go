@@ -28,6 +28,11 @@ type Config struct {
 	// Metrics receives borderproof_task_total and
 	// borderproof_task_duration_seconds; nil keeps them unregistered.
 	Metrics prometheus.Registerer
+	// Classify, when set, sees every handler error first and may give it
+	// a kind (store.Classify makes an unreachable database Unavailable,
+	// so its tasks wait seconds, not asynq's backoff, and do not count as
+	// failures).
+	Classify func(error) error
 }
 
 // Periodic is a task the scheduler enqueues on a cron spec.
@@ -98,7 +103,11 @@ func New(ctx context.Context, cfg Config, opt asynq.RedisConnOpt, log *slog.Logg
 			ctx, span := obs.Tracer().Start(ctx, "task "+typ, trace.WithSpanKind(trace.SpanKindConsumer))
 			defer span.End()
 			start := time.Now()
-			err := classify(fn(ctx, t.Payload()))
+			err := fn(ctx, t.Payload())
+			if cfg.Classify != nil {
+				err = cfg.Classify(err)
+			}
+			err = classify(err)
 			took.WithLabelValues(typ).Observe(time.Since(start).Seconds())
 			tasks.WithLabelValues(typ, outcome(err)).Inc()
 			if err != nil {

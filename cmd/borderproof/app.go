@@ -155,7 +155,7 @@ func (a *app) apiServer(ctx context.Context, cfg Config) (*api.Server, error) {
 		return nil, err
 	}
 	reg := a.reg
-	gd := graph.Deps{Tenants: a.tenants, Verifications: a.verifs, Log: a.log}
+	gd := graph.Deps{Tenants: a.tenants, Verifications: a.verifs, Log: a.log, Classify: store.Classify}
 	if a.billing != nil {
 		gd.Billing = a.billing
 	}
@@ -269,7 +269,7 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if a.webhooks != nil {
 		periodic = append(periodic, worker.WebhookPeriodic()...)
 	}
-	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency, Metrics: reg}, a.redis, a.log, handlers, periodic), nil
+	return worker.New(ctx, worker.Config{Concurrency: cfg.WorkerConcurrency, Metrics: reg, Classify: store.Classify}, a.redis, a.log, handlers, periodic), nil
 }
 
 // bundler builds the signed evidence bundles of completed verifications;
