@@ -1,0 +1,134 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// livenessPrefix is the key prefix of the processes' heartbeats.
+const livenessPrefix = "borderproof:alive:"
+
+// Heartbeat timing: a process renews its key every LivenessEvery; the key
+// lapses LivenessTTL after the last renewal.
+const (
+	LivenessEvery = 2 * time.Second
+	LivenessTTL   = 3 * LivenessEvery
+)
+
+// Liveness announces in Redis that this process is alive, under an id of
+// its own, and tells whether other processes are: work a process holds
+// without a task (a webhook's first attempt, webhook.Service.Hold) names
+// it, so that once the process is gone another can take the work over
+// without waiting for the work's lease to lapse.
+//
+// A process is taken for gone only when its key is missing twice, one
+// renewal apart: a FLUSHALL or a restarted Redis drops every key, and the
+// live processes put theirs back within LivenessEvery.
+type Liveness struct {
+	rc   redis.UniversalClient
+	log  *slog.Logger
+	id   string
+	once sync.Once
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewLiveness builds the heartbeat of this process on rc, with a fresh id.
+func NewLiveness(rc redis.UniversalClient, log *slog.Logger) *Liveness {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return &Liveness{rc: rc, log: log, id: hex.EncodeToString(b), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// ID is this process's id.
+func (l *Liveness) ID() string { return l.id }
+
+// Start announces the process now and keeps renewing it until Close. The
+// first announcement is made before Start returns, when Redis answers.
+func (l *Liveness) Start(ctx context.Context) {
+	l.beat(ctx)
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(LivenessEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				l.beat(context.Background())
+			}
+		}
+	}()
+}
+
+func (l *Liveness) beat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
+	defer cancel()
+	if err := l.rc.Set(ctx, livenessPrefix+l.id, "1", LivenessTTL).Err(); err != nil {
+		l.log.WarnContext(ctx, "liveness heartbeat", "err", err)
+	}
+}
+
+// Close stops the heartbeat and withdraws the announcement: call it once
+// the process holds nothing any more. A Liveness never started only
+// withdraws.
+func (l *Liveness) Close() {
+	l.once.Do(func() {
+		close(l.stop)
+		select {
+		case <-l.done:
+		case <-time.After(LivenessEvery):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), LivenessEvery)
+		defer cancel()
+		if err := l.rc.Del(ctx, livenessPrefix+l.id).Err(); err != nil {
+			l.log.WarnContext(ctx, "liveness withdrawal", "err", err)
+		}
+	})
+}
+
+// Gone returns those of ids whose process is gone: missing now and again
+// one renewal later. An error means it could not tell; the caller then
+// takes nothing over.
+func (l *Liveness) Gone(ctx context.Context, ids []string) ([]string, error) {
+	missing, err := l.missing(ctx, ids)
+	if err != nil || len(missing) == 0 {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(LivenessEvery + LivenessEvery/2):
+	}
+	return l.missing(ctx, missing)
+}
+
+// missing returns those of ids without a key, in one round trip (a
+// pipeline, which a Redis cluster splits by slot where MGET would fail).
+func (l *Liveness) missing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := l.rc.Pipeline()
+	cmds := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Exists(ctx, livenessPrefix+id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
+}
