@@ -907,8 +907,8 @@ func saveOutcomeGuardedPGSQL(o pipeline.OutcomeUpdate, raw []byte, guard func(fi
 		args = append(args, eventArgs(o.Events)...)
 	}
 	if len(o.Deliveries) > 0 {
-		q += `, d AS (INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, leased_until)
-		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7, x.column8, x.column9, x.column10
+		q += `, d AS (INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type, status, next_attempt_at, created_at, leased_until, leased_by)
+		SELECT x.column1, x.column2, x.column3, x.column4, x.column5, x.column6, x.column7, x.column8, x.column9, x.column10, x.column11
 		FROM (VALUES ` + valueRowsFrom(len(args)+1, len(o.Deliveries), deliveryWidth, map[int]string{7: "bigint", 8: "bigint", 9: "bigint"}) + `) AS x
 		WHERE EXISTS (SELECT 1 FROM o))`
 		args = append(args, deliveryArgs(o.Deliveries)...)

@@ -190,15 +190,16 @@ func (s *Store) MarkOutboxEventPublished(ctx context.Context, insurerID, eventID
 }
 
 const whDeliveryCols = `id, insurer_id, mode, endpoint_id, event_id, event_type, status, attempts, step,
-	next_attempt_at, leased_until, last_attempt_at, last_status_code, last_error, flagged, created_at, completed_at`
+	next_attempt_at, leased_until, last_attempt_at, last_status_code, last_error, flagged, created_at, completed_at, leased_by`
 
 func whScanDelivery(sc interface{ Scan(...any) error }) (webhook.Delivery, error) {
 	var d webhook.Delivery
 	var mode, status string
 	var next, leased, last, completed, code sql.NullInt64
 	var created int64
+	var leasedBy sql.NullString
 	err := sc.Scan(&d.ID, &d.InsurerID, &mode, &d.EndpointID, &d.EventID, &d.EventType, &status, &d.Attempts, &d.Step,
-		&next, &leased, &last, &code, &d.LastError, &d.Flagged, &created, &completed)
+		&next, &leased, &last, &code, &d.LastError, &d.Flagged, &created, &completed, &leasedBy)
 	if err != nil {
 		return d, err
 	}
@@ -206,6 +207,7 @@ func whScanDelivery(sc interface{ Scan(...any) error }) (webhook.Delivery, error
 	d.Status = webhook.DeliveryStatus(status)
 	d.NextAttemptAt = fromNullMicros(next)
 	d.LeasedUntil = fromNullMicros(leased)
+	d.LeasedBy = leasedBy.String
 	d.LastAttemptAt = fromNullMicros(last)
 	d.LastStatusCode = int(code.Int64)
 	d.CreatedAt = fromMicros(created)
@@ -317,15 +319,15 @@ func (s *Store) CreateWebhookDeliveries(ctx context.Context, insurerID, eventID 
 // insertDeliveriesSQL, followed by rows of deliveryWidth parameters in
 // deliveryArgs' order, inserts new deliveries.
 const insertDeliveriesSQL = `INSERT INTO webhook_deliveries (id, insurer_id, mode, endpoint_id, event_id, event_type,
-		status, next_attempt_at, created_at, leased_until) VALUES `
+		status, next_attempt_at, created_at, leased_until, leased_by) VALUES `
 
-const deliveryWidth = 10
+const deliveryWidth = 11
 
 func deliveryArgs(ds []webhook.Delivery) []any {
 	args := make([]any, 0, deliveryWidth*len(ds))
 	for _, d := range ds {
 		args = append(args, d.ID, d.InsurerID, string(d.Mode), d.EndpointID, d.EventID, d.EventType, string(d.Status),
-			nullMicros(d.NextAttemptAt), micros(d.CreatedAt), nullMicros(d.LeasedUntil))
+			nullMicros(d.NextAttemptAt), micros(d.CreatedAt), nullMicros(d.LeasedUntil), sql.NullString{String: d.LeasedBy, Valid: d.LeasedBy != ""})
 	}
 	return args
 }
@@ -430,7 +432,7 @@ func (s *Store) WebhookAttempts(ctx context.Context, insurerID string, deliveryI
 }
 
 func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (webhook.Claim, bool, error) {
-	claim := `UPDATE webhook_deliveries SET leased_until = $4
+	claim := `UPDATE webhook_deliveries SET leased_until = $4, leased_by = NULL
 		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND next_attempt_at <= $5
 		AND (leased_until IS NULL OR leased_until <= $5)
 		RETURNING ` + whDeliveryCols
@@ -714,8 +716,15 @@ func (s *Store) LeasedWebhookDeliveries(ctx context.Context, before, leasedBefor
 		ORDER BY next_attempt_at LIMIT $4`, string(webhook.Pending), micros(before), micros(leasedBefore), limit)
 }
 
+// HeldWebhookDeliveries works across insurers, like the other sweeps.
+func (s *Store) HeldWebhookDeliveries(ctx context.Context, heldBefore, now time.Time, limit int) ([]webhook.Delivery, error) {
+	return whDeliveries(ctx, s.pool(), `SELECT `+whDeliveryCols+` FROM webhook_deliveries
+		WHERE status = $1 AND leased_by IS NOT NULL AND leased_until >= $3 AND created_at < $2
+		ORDER BY created_at LIMIT $4`, string(webhook.Pending), micros(heldBefore), micros(now), limit)
+}
+
 func (s *Store) BreakWebhookLease(ctx context.Context, insurerID, id string, leasedUntil time.Time) (bool, error) {
-	res, err := s.pool().exec(ctx, `UPDATE webhook_deliveries SET leased_until = NULL
+	res, err := s.pool().exec(ctx, `UPDATE webhook_deliveries SET leased_until = NULL, leased_by = NULL
 		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND leased_until = $4`,
 		insurerID, id, string(webhook.Pending), micros(leasedUntil))
 	if err != nil {

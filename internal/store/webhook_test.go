@@ -396,6 +396,35 @@ func TestWebhookStoreContract(t *testing.T) {
 			t.Fatalf("test event: %+v %v", ev, err)
 		}
 
+		// A delivery written held for a first attempt names its process,
+		// and is listed as held while its lease runs; breaking the lease
+		// takes the name off, as a task's claim does.
+		evH := f.event(f.b, tenant.Live, outbox.VerificationCompleted)
+		dh := f.delivery(evH, eB)
+		dh.LeasedUntil, dh.LeasedBy = f.now.Add(time.Minute), "proc-1"
+		if _, _, err := s.CreateWebhookDeliveries(ctx, f.b, evH.ID, []webhook.Delivery{dh}, f.now); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := s.HeldWebhookDeliveries(ctx, dh.CreatedAt, f.now, 10); len(l) != 0 {
+			t.Fatalf("a hold not older than heldBefore listed: %+v", l)
+		}
+		if l, _ := s.HeldWebhookDeliveries(ctx, dh.CreatedAt.Add(time.Second), dh.LeasedUntil.Add(time.Second), 10); len(l) != 0 {
+			t.Fatalf("a lapsed hold listed as held: %+v", l)
+		}
+		held, err := s.HeldWebhookDeliveries(ctx, dh.CreatedAt.Add(time.Second), f.now, 10)
+		if err != nil || len(held) != 1 || held[0].ID != dh.ID || held[0].LeasedBy != "proc-1" || !held[0].LeasedUntil.Equal(dh.LeasedUntil) {
+			t.Fatalf("held: %+v %v", held, err)
+		}
+		if ok, err := s.BreakWebhookLease(ctx, f.b, dh.ID, dh.LeasedUntil); err != nil || !ok {
+			t.Fatalf("break a hold: %v %v", ok, err)
+		}
+		if d, _ := s.WebhookDelivery(ctx, f.b, dh.ID); d.LeasedBy != "" || !d.LeasedUntil.IsZero() {
+			t.Fatalf("broken hold still names its process: %+v", d)
+		}
+		if l, _ := s.HeldWebhookDeliveries(ctx, dh.CreatedAt.Add(time.Second), f.now, 10); len(l) != 0 {
+			t.Fatalf("a broken hold listed: %+v", l)
+		}
+
 		// Delete: tenancy, then the endpoint goes with its history.
 		mustNotFound(t, "foreign delete", s.DeleteWebhookEndpoint(ctx, f.b, tenant.Live, e1.ID))
 		mustNotFound(t, "other-mode delete", s.DeleteWebhookEndpoint(ctx, f.a, tenant.Test, e1.ID))

@@ -81,6 +81,11 @@ type Store interface {
 	// before leasedBefore: the sweeper looks for attempts whose worker
 	// died.
 	LeasedWebhookDeliveries(ctx context.Context, before, leasedBefore time.Time, limit int) ([]Delivery, error)
+	// HeldWebhookDeliveries returns, across insurers, up to limit pending
+	// deliveries written before heldBefore whose lease, still running at
+	// now, is held by a process for a first attempt of its own (LeasedBy):
+	// the sweeper takes over those whose process is gone.
+	HeldWebhookDeliveries(ctx context.Context, heldBefore, now time.Time, limit int) ([]Delivery, error)
 	// BreakWebhookLease drops a delivery's lease when it still is the
 	// lease the caller saw (leasedUntil), and reports whether it did.
 	BreakWebhookLease(ctx context.Context, insurerID, id string, leasedUntil time.Time) (bool, error)
