@@ -101,7 +101,13 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		// Events reach live subscribers on every api replica through Redis.
 		a.bridge = queue.NewEventBridge(a.rc, a.log)
 		a.closers = append(a.closers, a.bridge.Close)
-		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.bridge, a.log.With("component", "webhooks"))
+		// The deliveries this process holds for a first attempt name it,
+		// so that should it die, another takes them over at once. Its
+		// heartbeat stops after the drain below (closers run backwards).
+		live := queue.NewLiveness(a.rc, a.log)
+		live.Start(ctx)
+		a.closers = append(a.closers, live.Close)
+		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm, Liveness: live}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.bridge, a.log.With("component", "webhooks"))
 		if err != nil {
 			return err
 		}

@@ -20,8 +20,9 @@ const maxFirstAttempts = 64
 // delivery a claim, where the writer already holds what the attempt needs.
 // Such a delivery is written leased for one attempt (Hold), so that no
 // task and no sweep takes it meanwhile; should this process die before
-// recording the attempt, the lease lapses and the sweeper queues it
-// (Sweep), as it does for a worker that dies mid-attempt.
+// recording the attempt, the sweeper queues it (Sweep): as soon as the
+// process is known to be gone when the delivery names it (Config.Liveness),
+// else once the lease lapses, as for a worker that dies mid-attempt.
 type firsts struct {
 	mu     sync.Mutex
 	closed bool
@@ -74,6 +75,9 @@ func (s *Service) Hold(ds []Delivery, endpoints []Endpoint, now time.Time) []Del
 			return out // full: the rest go through the queue
 		}
 		out[i].LeasedUntil = now.Add(s.cfg.Timeout + leaseMargin)
+		if s.cfg.Liveness != nil {
+			out[i].LeasedBy = s.cfg.Liveness.ID()
+		}
 		f.held[d.ID] = *ep
 		f.wg.Add(1) // done when the attempt ends or the hold is given back
 	}

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,5 +205,77 @@ func TestCloseHandsOverSlowFirstAttempt(t *testing.T) {
 	d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
 	if d.Status != webhook.Pending || d.Attempts != 0 || !d.LeasedUntil.IsZero() || h.deliverTasks() != 1 {
 		t.Fatalf("after Close: %+v, %d tasks; want it released and queued", d, h.deliverTasks())
+	}
+}
+
+// liveness is a process registry where the test says who is gone. The
+// sweep after the write runs "in another process": the test changes id.
+type liveness struct {
+	mu    sync.Mutex
+	id    string
+	gone  map[string]bool
+	asked [][]string
+}
+
+func (l *liveness) ID() string { l.mu.Lock(); defer l.mu.Unlock(); return l.id }
+
+func (l *liveness) Gone(_ context.Context, ids []string) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, ids)
+	var out []string
+	for _, id := range ids {
+		if l.gone[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (l *liveness) set(id string, gone ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.id, l.gone = id, map[string]bool{}
+	for _, g := range gone {
+		l.gone[g] = true
+	}
+}
+
+// A held delivery names its process; another process's sweep takes it
+// over as soon as that process is gone, long before its lease lapses, and
+// leaves it alone while the process lives. A process never asks about its
+// own holds.
+func TestHeldDeliveryOfGoneProcessTakenOverAtOnce(t *testing.T) {
+	lv := &liveness{id: "proc-1"}
+	h := newHarness(t, openStore(t), func(_ *harness, c *webhook.Config) { c.Liveness = lv })
+	rc := newReceiver(t, h.clock, false, nil)
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	_, ds := h.written(h.a) // and never Published: the process is gone
+	if len(ds) != 1 || ds[0].LeasedBy != "proc-1" || ds[0].LeasedUntil.IsZero() {
+		t.Fatalf("held delivery does not name its process: %+v", ds)
+	}
+	r := &requeuer{q: h.q}
+	h.clock.advance(3 * time.Second) // past the hold's grace, well within its lease
+
+	// The holder's own sweep: it is alive, it asks nobody.
+	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 0 || len(lv.asked) != 0 {
+		t.Fatalf("own sweep: %v, %d tasks, asked %v", err, h.q.len(), lv.asked)
+	}
+	// Another process's sweep while the holder lives.
+	lv.set("proc-2")
+	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 0 {
+		t.Fatalf("sweep while the holder lives: %v, %d tasks", err, h.q.len())
+	}
+	if len(lv.asked) != 1 || len(lv.asked[0]) != 1 || lv.asked[0][0] != "proc-1" {
+		t.Fatalf("asked about %v, want [[proc-1]]", lv.asked)
+	}
+	// The holder is gone.
+	lv.set("proc-2", "proc-1")
+	if err := h.svc.Sweep(h.ctx, r); err != nil || h.q.len() != 1 {
+		t.Fatalf("sweep once the holder is gone: %v, %d tasks", err, h.q.len())
+	}
+	h.drive(h.clock.Now().Add(time.Minute))
+	if d := h.deliveries(h.a, tenant.Test, ep.ID)[0]; d.Status != webhook.Succeeded || d.Attempts != 1 || len(rc.requests()) != 1 {
+		t.Fatalf("taken over: %+v, %d requests", d, len(rc.requests()))
 	}
 }

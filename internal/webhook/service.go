@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/borderproof/borderproof/internal/errs"
@@ -66,6 +67,19 @@ type Config struct {
 	// Client overrides the guarded HTTP client (tests only; production
 	// always uses NewGuardedClient).
 	Client *http.Client
+	// Liveness, when set, names this process on the deliveries it holds
+	// for a first attempt (Hold), and lets the sweeper take over at once
+	// those held by a process that is gone, rather than when their lease
+	// lapses (Timeout and attemptGrace after the hold).
+	Liveness Liveness
+}
+
+// Liveness tells which processes are gone (queue.Liveness).
+type Liveness interface {
+	// ID is this process's.
+	ID() string
+	// Gone returns those of ids whose process is gone.
+	Gone(ctx context.Context, ids []string) ([]string, error)
 }
 
 func (c Config) withDefaults() Config {
@@ -529,6 +543,55 @@ func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
 			continue // recorded or claimed again meanwhile
 		}
 		s.log.WarnContext(ctx, "webhook delivery taken over from a worker that is gone", "delivery", d.ID)
+		if err := s.requeue(ctx, r, d); err != nil {
+			return err
+		}
+	}
+	return s.takeOverHeld(ctx, r, now)
+}
+
+// heldGrace is how old a held delivery must be before the sweeper asks
+// whether its process lives: the commit that writes it and the attempt
+// that follows take milliseconds, but two machines' clocks differ a little.
+const heldGrace = 2 * time.Second
+
+// takeOverHeld queues the deliveries held for a first attempt by a
+// process that is gone (Config.Liveness), without waiting for their lease
+// to lapse. This process's own holds are alive by definition.
+func (s *Service) takeOverHeld(ctx context.Context, r Requeuer, now time.Time) error {
+	lv := s.cfg.Liveness
+	if lv == nil {
+		return nil
+	}
+	held, err := s.store.HeldWebhookDeliveries(ctx, now.Add(-heldGrace), now, 500)
+	if err != nil {
+		return err
+	}
+	var holders []string
+	for _, d := range held {
+		if d.LeasedBy != lv.ID() && !slices.Contains(holders, d.LeasedBy) {
+			holders = append(holders, d.LeasedBy)
+		}
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	gone, err := lv.Gone(ctx, holders)
+	if err != nil {
+		return err
+	}
+	for _, d := range held {
+		if !slices.Contains(gone, d.LeasedBy) {
+			continue
+		}
+		broken, err := s.store.BreakWebhookLease(ctx, d.InsurerID, d.ID, d.LeasedUntil)
+		if err != nil {
+			return err
+		}
+		if !broken {
+			continue // recorded meanwhile
+		}
+		s.log.WarnContext(ctx, "webhook delivery taken over from a process that is gone", "delivery", d.ID)
 		if err := s.requeue(ctx, r, d); err != nil {
 			return err
 		}
