@@ -6,12 +6,10 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/borderproof/borderproof/graph"
 	"github.com/borderproof/borderproof/internal/store"
+	"github.com/borderproof/borderproof/internal/testenv"
 )
 
 // TestAnUnreachableDatabaseIsUnavailableToClients checks that a resolver
@@ -19,12 +17,8 @@ import (
 // the schema classifies errors as the service does, where it would
 // otherwise be INTERNAL, and that the answer names nothing of the cause.
 func TestAnUnreachableDatabaseIsUnavailableToClients(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, down := pgconn.Connect(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
-	if down == nil {
-		t.Fatal("a database answered on port 1")
-	}
+	ctx := context.Background()
+	down := testenv.RefusedPostgres(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct {
 		name     string

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/store"
@@ -26,10 +25,7 @@ import (
 func TestAnUnreachableDatabaseIsAWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, down := pgconn.Connect(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
-	if down == nil {
-		t.Fatal("a database answered on port 1")
-	}
+	down := testenv.RefusedPostgres(t)
 	opt := asynq.RedisClientOpt{Addr: testenv.Require(t, testenv.RedisAddrVar), DB: 9}
 	insp := asynq.NewInspector(opt)
 	defer insp.Close()

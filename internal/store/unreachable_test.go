@@ -15,21 +15,6 @@ import (
 	"github.com/borderproof/borderproof/internal/testenv"
 )
 
-// refused is the error of a database that is not listening.
-func refused(t *testing.T) error {
-	t.Helper()
-	db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.PingContext(context.Background())
-	if err == nil {
-		t.Fatal("a database answered on port 1")
-	}
-	return err
-}
-
 // TestClassifyMakesAnUnreachableDatabaseAWait checks that what a database
 // that is down produces (a refused connection, a connection the server
 // ends) becomes Unavailable with a short Retry-After and its cause kept,
@@ -39,7 +24,7 @@ func TestClassifyMakesAnUnreachableDatabaseAWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	down := refused(t)
+	down := testenv.RefusedPostgres(t)
 	if !store.Unreachable(down) {
 		t.Fatalf("refused connection not unreachable: %v", down)
 	}

@@ -5,11 +5,14 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Variables the test script exports.
@@ -83,4 +86,19 @@ func hostPort(s string) string {
 		return ""
 	}
 	return s
+}
+
+// RefusedPostgres returns the error a PostgreSQL client gets from a
+// database that is down: a real connection refused on a loopback port
+// nothing listens on (1).
+func RefusedPostgres(t testing.TB) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgconn.Connect(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=2")
+	if err == nil {
+		c.Close(ctx)
+		t.Fatal("a database answered on 127.0.0.1:1")
+	}
+	return err
 }
