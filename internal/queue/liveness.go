@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,12 +32,14 @@ const (
 // renewal apart: a FLUSHALL or a restarted Redis drops every key, and the
 // live processes put theirs back within LivenessEvery.
 type Liveness struct {
-	rc   redis.UniversalClient
-	log  *slog.Logger
-	id   string
-	once sync.Once
-	stop chan struct{}
-	done chan struct{}
+	rc      redis.UniversalClient
+	log     *slog.Logger
+	id      string
+	start   sync.Once
+	started atomic.Bool
+	once    sync.Once
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // NewLiveness builds the heartbeat of this process on rc, with a fresh id.
@@ -51,8 +54,14 @@ func (l *Liveness) ID() string { return l.id }
 
 // Start announces the process now and keeps renewing it until Close. The
 // first announcement is made before Start returns, when Redis answers.
+// Starting again does nothing.
 func (l *Liveness) Start(ctx context.Context) {
+	l.start.Do(func() { l.run(ctx) })
+}
+
+func (l *Liveness) run(ctx context.Context) {
 	l.beat(ctx)
+	l.started.Store(true)
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(LivenessEvery)
@@ -81,10 +90,10 @@ func (l *Liveness) beat(ctx context.Context) {
 // withdraws.
 func (l *Liveness) Close() {
 	l.once.Do(func() {
+		l.start.Do(func() {}) // a later Start does nothing
 		close(l.stop)
-		select {
-		case <-l.done:
-		case <-time.After(LivenessEvery):
+		if l.started.Load() {
+			<-l.done
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), LivenessEvery)
 		defer cancel()

@@ -34,7 +34,9 @@ func TestLivenessTellsGoneProcesses(t *testing.T) {
 	closed := queue.NewLiveness(rc, log)
 	closed.Start(ctx)
 	closed.Close()
+	closed.Start(ctx)                   // a closed heartbeat stays closed
 	never := queue.NewLiveness(rc, log) // never started
+	defer never.Close()                 // withdraws only
 	if live.ID() == flushed.ID() || live.ID() == "" {
 		t.Fatalf("ids not distinct: %q %q", live.ID(), flushed.ID())
 	}
