@@ -424,6 +424,21 @@ func TestWebhookStoreContract(t *testing.T) {
 		if l, _ := s.HeldWebhookDeliveries(ctx, dh.CreatedAt.Add(time.Second), f.now, 10); len(l) != 0 {
 			t.Fatalf("a broken hold listed: %+v", l)
 		}
+		// A hold whose lease lapsed, claimed by a task: the task's lease
+		// names no process.
+		evL := f.event(f.b, tenant.Live, outbox.VerificationCompleted)
+		dl := f.delivery(evL, eB)
+		dl.LeasedUntil, dl.LeasedBy = f.now, "proc-1"
+		if _, _, err := s.CreateWebhookDeliveries(ctx, f.b, evL.ID, []webhook.Delivery{dl}, f.now); err != nil {
+			t.Fatal(err)
+		}
+		cl, claimed, err := s.ClaimWebhookDelivery(ctx, f.b, dl.ID, f.now.Add(time.Second), f.now.Add(time.Minute))
+		if err != nil || !claimed || cl.Delivery.LeasedBy != "" {
+			t.Fatalf("claim of a lapsed hold: %v %v %+v", claimed, err, cl.Delivery)
+		}
+		if l, _ := s.HeldWebhookDeliveries(ctx, f.now.Add(time.Second), f.now, 10); len(l) != 0 {
+			t.Fatalf("a task's lease listed as a hold: %+v", l)
+		}
 
 		// Delete: tenancy, then the endpoint goes with its history.
 		mustNotFound(t, "foreign delete", s.DeleteWebhookEndpoint(ctx, f.b, tenant.Live, e1.ID))
