@@ -1,7 +1,7 @@
 package queue
 
 import (
-	"errors"
+	"slices"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,17 +34,27 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.up
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. A queue that never held a task
+// does not exist in Redis yet (and asynq's inspector answers it with an
+// error of its own, not ErrQueueNotFound): it is reported empty, so every
+// queue has its series from the first scrape and the inspector's up gauge
+// falls only when Redis could not be read.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	existing, err := c.insp.Queues()
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
 	up := 1.0
 	for q := range Weights {
-		info, err := c.insp.GetQueueInfo(q)
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			continue // a queue that never held a task does not exist yet
-		}
-		if err != nil {
-			up = 0
-			continue
+		var info asynq.QueueInfo
+		if slices.Contains(existing, q) {
+			got, qerr := c.insp.GetQueueInfo(q)
+			if qerr != nil {
+				up = 0
+				continue
+			}
+			info = *got
 		}
 		for state, n := range map[string]int{
 			"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
