@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,7 +31,9 @@ const (
 //
 // A process is taken for gone only when its key is missing twice, one
 // renewal apart: a FLUSHALL or a restarted Redis drops every key, and the
-// live processes put theirs back within LivenessEvery.
+// live processes put theirs back within LivenessEvery. A renewal that
+// finds its own key gone is how a process learns that Redis lost its data,
+// and with it every queued task (Lost).
 type Liveness struct {
 	rc      redis.UniversalClient
 	log     *slog.Logger
@@ -40,14 +43,26 @@ type Liveness struct {
 	once    sync.Once
 	stop    chan struct{}
 	done    chan struct{}
+	lost    chan struct{}
+	// announced: a heartbeat was stored; only the run goroutine (and the
+	// first beat, before it starts) touches it.
+	announced bool
 }
 
 // NewLiveness builds the heartbeat of this process on rc, with a fresh id.
 func NewLiveness(rc redis.UniversalClient, log *slog.Logger) *Liveness {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return &Liveness{rc: rc, log: log, id: hex.EncodeToString(b), stop: make(chan struct{}), done: make(chan struct{})}
+	return &Liveness{rc: rc, log: log, id: hex.EncodeToString(b), stop: make(chan struct{}), done: make(chan struct{}),
+		lost: make(chan struct{}, 1)}
 }
+
+// Lost receives when a renewal found this process's key gone although it
+// had been stored: Redis lost its data (a FLUSHALL, a restart without
+// persistence, a failover to a replica that lacked it) or kept nothing
+// while the process could not renew for LivenessTTL. Either way tasks
+// queued before may be gone. Signals that find one pending are merged.
+func (l *Liveness) Lost() <-chan struct{} { return l.lost }
 
 // ID is this process's id.
 func (l *Liveness) ID() string { return l.id }
@@ -80,8 +95,21 @@ func (l *Liveness) run(ctx context.Context) {
 func (l *Liveness) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
 	defer cancel()
-	if err := l.rc.Set(ctx, livenessPrefix+l.id, "1", LivenessTTL).Err(); err != nil {
+	err := l.rc.SetArgs(ctx, livenessPrefix+l.id, "1", redis.SetArgs{TTL: LivenessTTL, Get: true}).Err()
+	switch {
+	case errors.Is(err, redis.Nil): // stored now; there was none before
+		if l.announced {
+			l.log.WarnContext(ctx, "redis lost this process's heartbeat: its data was flushed, or lost in a restart or a failover")
+			select {
+			case l.lost <- struct{}{}:
+			default:
+			}
+		}
+		l.announced = true
+	case err != nil:
 		l.log.WarnContext(ctx, "liveness heartbeat", "err", err)
+	default:
+		l.announced = true
 	}
 }
 

@@ -17,7 +17,8 @@ import (
 // TestLivenessTellsGoneProcesses checks, on a real Redis, that a process
 // that closed its heartbeat and one never seen are gone, and that a live
 // one is not, even when its key vanished as in a FLUSHALL: it is back
-// within a renewal, before Gone asks the second time.
+// within a renewal, before Gone asks the second time, and that renewal
+// tells its process that Redis lost its data.
 func TestLivenessTellsGoneProcesses(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
 	defer rc.Close()
@@ -57,5 +58,17 @@ func TestLivenessTellsGoneProcesses(t *testing.T) {
 	}
 	if got, _ := rc.TTL(ctx, "borderproof:alive:"+live.ID()).Result(); got <= 0 || got > queue.LivenessTTL {
 		t.Fatalf("heartbeat TTL %s, want in (0, %s]", got, queue.LivenessTTL)
+	}
+	// The renewal that put the flushed process's key back told it that
+	// Redis had lost it; the live process was told nothing.
+	select {
+	case <-flushed.Lost():
+	default:
+		t.Fatal("the process whose key vanished was not told")
+	}
+	select {
+	case <-live.Lost():
+		t.Fatal("a process whose key stayed was told Redis lost it")
+	default:
 	}
 }
