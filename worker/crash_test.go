@@ -269,6 +269,43 @@ func TestRedisFlushedMidBatch(t *testing.T) {
 	f.assertExactlyOnce(ids)
 }
 
+// TestRedisLossSweptAtOnce: Redis loses every task mid-batch and the
+// process learns it from its heartbeat (queue.Liveness.Lost). The sweep
+// after the loss restores every lost task LossWindow later, without the
+// work having to be StaleAfter (10 s here) old first; no periodic sweep
+// runs, so without it nothing would complete.
+func TestRedisLossSweptAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.slowPartners(200 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := f.worker(ctx, 3)
+	go w.Run(ctx)
+	lost := make(chan struct{}, 1)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		SweepAfterLoss(ctx, lost, f.pipe, f.requeue, f.metrics, f.log)
+	}()
+	defer func() { cancel(); <-swept }()
+	ids := f.submitBatch(12)
+	f.waitCompletedChecks(10, 30*time.Second)
+	// Only this package's database: other packages share the server.
+	if err := f.rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	flushed := time.Now()
+	if done := f.completedChecks(); done >= len(ids)*5 {
+		t.Fatalf("the batch finished before the flush (%d checks)", done)
+	}
+	lost <- struct{}{}
+	f.waitAll(ids, 30*time.Second, 0)
+	if got := counterValue(t, f.metrics, pipeline.SweepCheck); got == 0 {
+		t.Fatal("the sweep after the loss recovered no check")
+	}
+	t.Logf("%d verifications completed %.1f s after the flush", len(ids), time.Since(flushed).Seconds())
+	f.assertExactlyOnce(ids)
+}
+
 // TestPartnerOutage: two partners fail every call for a few seconds; the
 // checks wait and retry (the breaker opens and half-opens) and complete
 // with real answers once the partners are back. Nothing is CLEAR for lack

@@ -56,18 +56,54 @@ func (m *SweepMetrics) Recovered(kind string) prometheus.Counter {
 	return m.recovered.WithLabelValues(kind)
 }
 
+// record counts and logs what a sweep recovered (m may be nil).
+func (m *SweepMetrics) record(ctx context.Context, res pipeline.SweepResult, log *slog.Logger) {
+	for kind, n := range res {
+		if m != nil {
+			m.recovered.WithLabelValues(kind).Add(float64(n))
+		}
+		log.InfoContext(ctx, "sweeper recovered tasks", "kind", kind, "count", n)
+	}
+}
+
 // Sweep is the outbox:sweep handler.
 func Sweep(p *pipeline.Pipeline, r pipeline.Requeuer, m *SweepMetrics, log *slog.Logger) Handler {
 	return Handler{Type: verification.TaskOutboxSweep, Fn: func(ctx context.Context, _ []byte) error {
 		res, err := p.Sweep(ctx, r)
-		for kind, n := range res {
-			if m != nil {
-				m.recovered.WithLabelValues(kind).Add(float64(n))
-			}
-			log.InfoContext(ctx, "sweeper recovered tasks", "kind", kind, "count", n)
-		}
+		m.record(ctx, res, log)
 		return err
 	}}
+}
+
+// LossWindow is how long after learning that Redis lost its data a
+// process sweeps for the tasks lost with it, and how old work must be for
+// that sweep to queue it again: long enough for the runs in flight at the
+// loss to have ended, unless a partner is slow.
+const LossWindow = 3 * time.Second
+
+// SweepAfterLoss sweeps LossWindow after each signal on lost
+// (queue.Liveness.Lost) for the work whose tasks Redis lost
+// (pipeline.Pipeline.SweepAfterLoss), rather than leaving it to the
+// periodic sweep once it is StaleAfter old. It returns when ctx ends.
+func SweepAfterLoss(ctx context.Context, lost <-chan struct{}, p *pipeline.Pipeline, r pipeline.Requeuer, m *SweepMetrics, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lost:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(LossWindow):
+		}
+		res, err := p.SweepAfterLoss(ctx, r, LossWindow)
+		m.record(ctx, res, log)
+		if err != nil && ctx.Err() == nil {
+			// The periodic sweep makes up for it.
+			log.WarnContext(ctx, "sweep after Redis lost its data", "err", err)
+		}
+	}
 }
 
 // Requeue re-creates tasks for the sweeper. A task id stays taken while a

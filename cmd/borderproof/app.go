@@ -64,6 +64,7 @@ type app struct {
 	webhooks      *webhook.Service
 	hub           *webhook.Hub
 	bridge        *queue.EventBridge
+	heartbeat     *queue.Liveness
 	console       *console.Console
 	closers       []func()
 }
@@ -245,6 +246,18 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	}
 	rq := worker.NewRequeue(a.redis, a.log)
 	a.closers = append(a.closers, func() { rq.Close() })
+	if a.heartbeat != nil {
+		// A Redis that lost its data is swept for at once, not once the
+		// orphaned work is StaleAfter old. Stopped before rq closes
+		// (closers run backwards).
+		lctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			worker.SweepAfterLoss(lctx, a.heartbeat.Lost(), p, rq, sm, a.log.With("component", "pipeline"))
+		}()
+		a.closers = append(a.closers, func() { stop(); <-done })
+	}
 	score := worker.Score(p)
 	if bundler != nil {
 		score = worker.WithEvidence(score, bundler)

@@ -102,11 +102,14 @@ func (a *app) ensureServices(ctx context.Context, cfg Config) error {
 		a.bridge = queue.NewEventBridge(a.rc, a.log)
 		a.closers = append(a.closers, a.bridge.Close)
 		// The deliveries this process holds for a first attempt name it,
-		// so that should it die, another takes them over at once. Its
-		// heartbeat stops after the drain below (closers run backwards).
+		// so that should it die, another takes them over at once; and a
+		// renewal that finds its key gone tells the worker that Redis lost
+		// its tasks (worker.SweepAfterLoss). Its heartbeat stops after the
+		// drain below (closers run backwards).
 		live := queue.NewLiveness(a.rc, a.log)
 		live.Start(ctx)
 		a.closers = append(a.closers, live.Close)
+		a.heartbeat = live
 		a.webhooks, err = webhook.New(webhook.Config{Allow: allow, Metrics: wm, Liveness: live}, a.store, a.vault, worker.WebhookEnqueuer(a.queue), a.bridge, a.log.With("component", "webhooks"))
 		if err != nil {
 			return err

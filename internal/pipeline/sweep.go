@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/borderproof/borderproof/internal/outbox"
 	"github.com/borderproof/borderproof/internal/risk"
@@ -40,6 +41,24 @@ type SweepResult map[string]int
 // Config.Bundles), and events not published. The database is the source of truth;
 // r re-creates whatever task is missing.
 func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
+	return p.sweep(ctx, r, p.cfg.StaleAfter, p.cfg.EventGrace)
+}
+
+// SweepAfterLoss is Sweep for a Redis that lost its data (a FLUSHALL, a
+// restart without persistence, a failover to a replica that lacked it):
+// every task queued before the loss is gone, so work untouched for window
+// is queued again now instead of after StaleAfter. The caller runs it
+// window after it learnt of the loss, so that all the loss orphaned is
+// that old. A run still calling a partner after window (a slow live
+// partner) gets a second run beside it, as one past StaleAfter does: its
+// effects are guarded, its partner is asked twice.
+func (p *Pipeline) SweepAfterLoss(ctx context.Context, r Requeuer, window time.Duration) (SweepResult, error) {
+	return p.sweep(ctx, r, window, window)
+}
+
+// sweep is Sweep with checks stale after staleAfter and scores, bundles and
+// events missing after grace.
+func (p *Pipeline) sweep(ctx context.Context, r Requeuer, staleAfter, grace time.Duration) (SweepResult, error) {
 	now := p.now()
 	res := SweepResult{}
 	count := func(kind string, ok bool, err error) error {
@@ -63,7 +82,7 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 		}
 	}
 
-	stale, err := p.d.Store.StaleChecks(ctx, now.Add(-p.cfg.StaleAfter), now, p.cfg.SweepBatch)
+	stale, err := p.d.Store.StaleChecks(ctx, now.Add(-staleAfter), now, p.cfg.SweepBatch)
 	if err != nil {
 		return res, err
 	}
@@ -95,7 +114,7 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 		}
 	}
 
-	unscored, err := p.d.Store.UnscoredVerifications(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+	unscored, err := p.d.Store.UnscoredVerifications(ctx, now.Add(-grace), p.cfg.SweepBatch)
 	if err != nil {
 		return res, err
 	}
@@ -107,7 +126,7 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 	}
 
 	if p.cfg.Bundles {
-		unbundled, err := p.d.Store.UnbundledVerifications(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+		unbundled, err := p.d.Store.UnbundledVerifications(ctx, now.Add(-grace), p.cfg.SweepBatch)
 		if err != nil {
 			return res, err
 		}
@@ -119,7 +138,7 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 		}
 	}
 
-	events, err := p.d.Store.UnpublishedEvents(ctx, now.Add(-p.cfg.EventGrace), p.cfg.SweepBatch)
+	events, err := p.d.Store.UnpublishedEvents(ctx, now.Add(-grace), p.cfg.SweepBatch)
 	if err != nil {
 		return res, err
 	}
