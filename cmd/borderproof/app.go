@@ -99,7 +99,7 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, migrate bool) (*
 			return nil, err
 		}
 		a.closers = append(a.closers, func() { a.rc.Close() })
-		a.queue = queue.NewEnqueuer(a.redis)
+		a.queue = queue.NewEnqueuer(a.redis).WithLog(a.log.With("component", "queue"))
 		a.closers = append(a.closers, func() { a.queue.Close() })
 	}
 	if cfg.VaultProvider != "" && (cfg.VaultKeyFile != "" || cfg.KMSKeyID != "") {

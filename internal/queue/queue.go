@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -103,27 +105,165 @@ func (e *Embedded) Close() { e.srv.Close() }
 func (e *Embedded) Server() *miniredis.Miniredis { return e.srv }
 
 // Enqueuer puts tasks on queues.
-type Enqueuer struct{ c *asynq.Client }
+//
+// Every task is queued after the rows it stands for are committed, and
+// the sweeper queues again whatever is missing once it is stale. An
+// enqueue that fails (Redis down or restarting) is also kept here, up to
+// PendingMax, and sent again every RetryEvery until it goes through or the
+// enqueuer closes: the caller still gets the error, but work committed
+// while Redis was away starts as soon as it is back, not once the sweeper
+// finds it stale.
+type Enqueuer struct {
+	c *asynq.Client
+
+	mu      sync.Mutex
+	pending []pendingTask
+	ids     map[string]bool // queue and task id of each in pending
+	full    bool            // an enqueue was left to the sweeper since pending last drained
+	start   sync.Once
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
+	log     *slog.Logger
+}
+
+// pendingTask is an enqueue to send again.
+type pendingTask struct {
+	task  *asynq.Task
+	id    string
+	queue string
+	at    time.Time // when it may run (its processIn from the first try)
+}
+
+// Retrying of failed enqueues.
+const (
+	RetryEvery = 500 * time.Millisecond
+	PendingMax = 10000
+)
 
 // NewEnqueuer connects an asynq client.
-func NewEnqueuer(opt asynq.RedisConnOpt) *Enqueuer { return &Enqueuer{c: asynq.NewClient(opt)} }
+func NewEnqueuer(opt asynq.RedisConnOpt) *Enqueuer {
+	return &Enqueuer{c: asynq.NewClient(opt), ids: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{}),
+		log: slog.New(slog.DiscardHandler)}
+}
 
-// Close releases the connection.
-func (e *Enqueuer) Close() error { return e.c.Close() }
+// WithLog sets the logger of the retries.
+func (e *Enqueuer) WithLog(log *slog.Logger) *Enqueuer {
+	e.log = log
+	return e
+}
+
+// Close stops the retries (the sweeper queues what they held) and
+// releases the connection.
+func (e *Enqueuer) Close() error {
+	e.mu.Lock()
+	already := e.closed
+	e.closed = true // keep starts nothing from now on
+	e.mu.Unlock()
+	if !already {
+		e.start.Do(func() { close(e.done) }) // the retries never started
+		close(e.stop)
+		<-e.done
+	}
+	return e.c.Close()
+}
+
+// Pending is the number of failed enqueues waiting to be sent again.
+func (e *Enqueuer) Pending() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pending)
+}
 
 // Enqueue queues a task whose id comes from a database row. A task with that
 // id already present in any state means the work is already queued, which
 // is success: enqueue after commit and the outbox sweeper may both try.
 func (e *Enqueuer) Enqueue(ctx context.Context, typ string, payload []byte, taskID, queue string, processIn time.Duration) error {
-	o := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queue)}
-	if processIn > 0 {
-		o = append(o, asynq.ProcessIn(processIn))
-	}
 	headers := map[string]string{}
 	obs.InjectHeaders(ctx, headers) // the task's span continues the caller's trace
-	_, err := e.c.EnqueueContext(ctx, asynq.NewTaskWithHeaders(typ, payload, headers), o...)
+	t := asynq.NewTaskWithHeaders(typ, payload, headers)
+	at := time.Now().Add(processIn)
+	err := e.send(ctx, t, taskID, queue, at)
+	if err != nil {
+		e.keep(pendingTask{task: t, id: taskID, queue: queue, at: at})
+	}
+	return err
+}
+
+func (e *Enqueuer) send(ctx context.Context, t *asynq.Task, taskID, queue string, at time.Time) error {
+	o := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queue)}
+	if time.Until(at) > 0 {
+		o = append(o, asynq.ProcessAt(at))
+	}
+	_, err := e.c.EnqueueContext(ctx, t, o...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
 	return err
+}
+
+func (p pendingTask) key() string { return p.queue + "/" + p.id }
+
+// keep adds a failed enqueue to those sent again, starting the retries.
+func (e *Enqueuer) keep(p pendingTask) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.ids[p.key()] {
+		return
+	}
+	if len(e.pending) >= PendingMax {
+		if !e.full {
+			e.full = true
+			e.log.Warn("too many failed enqueues to keep; the sweeper queues the rest", "kept", len(e.pending))
+		}
+		return
+	}
+	e.ids[p.key()] = true
+	e.pending = append(e.pending, p)
+	e.start.Do(func() { go e.retry() })
+}
+
+// retry sends the kept enqueues again, oldest first, every RetryEvery; a
+// round stops at the first that fails (Redis is still away), which goes
+// last, so that one that can never be sent holds up no other.
+func (e *Enqueuer) retry() {
+	defer close(e.done)
+	t := time.NewTicker(RetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		sent := 0
+		for {
+			e.mu.Lock()
+			if len(e.pending) == 0 {
+				e.mu.Unlock()
+				break
+			}
+			p := e.pending[0]
+			e.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), RetryEvery)
+			err := e.send(ctx, p.task, p.id, p.queue, p.at)
+			cancel()
+			e.mu.Lock()
+			e.pending = e.pending[1:]
+			if err != nil {
+				e.pending = append(e.pending, p)
+				e.mu.Unlock()
+				break
+			}
+			delete(e.ids, p.key())
+			if len(e.pending) == 0 {
+				e.full = false
+			}
+			e.mu.Unlock()
+			sent++
+		}
+		if sent > 0 {
+			e.log.Info("queued tasks whose enqueue had failed", "count", sent)
+		}
+	}
 }
