@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/graphql-go/graphql"
@@ -90,8 +91,12 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 
 // warmEnums builds every enum's lazy lookup tables before the schema is
 // shared: graphql-go v0.8.1 fills them on first use without a lock, which
-// races when two requests coerce the same enum at once.
+// races when two requests coerce the same enum at once. The enums are
+// package values that every schema shares, so two schemas built at once
+// (tests in parallel) would race here too: warming takes warmMu.
 func warmEnums(s graphql.Schema) {
+	warmMu.Lock()
+	defer warmMu.Unlock()
 	for _, t := range s.TypeMap() {
 		e, ok := t.(*graphql.Enum)
 		if !ok || len(e.Values()) == 0 {
@@ -103,6 +108,8 @@ func warmEnums(s graphql.Schema) {
 		e.ParseLiteral(&ast.EnumValue{Kind: kinds.EnumValue, Value: v.Name})
 	}
 }
+
+var warmMu sync.Mutex
 
 func merge(dst, src graphql.Fields) error {
 	for k, v := range src {
