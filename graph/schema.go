@@ -91,9 +91,10 @@ func NewSchema(d Deps) (graphql.Schema, error) {
 
 // warmEnums builds every enum's lazy lookup tables before the schema is
 // shared: graphql-go v0.8.1 fills them on first use without a lock, which
-// races when two requests coerce the same enum at once. The enums are
-// package values that every schema shares, so two schemas built at once
-// (tests in parallel) would race here too: warming takes warmMu.
+// races when two requests coerce the same enum at once. graphql-go's own
+// introspection enums (__TypeKind, __DirectiveLocation) are package values
+// in every schema, so two schemas built at once (tests in parallel) would
+// race here too: warming takes warmMu.
 func warmEnums(s graphql.Schema) {
 	warmMu.Lock()
 	defer warmMu.Unlock()

@@ -7,8 +7,9 @@ import (
 	"github.com/graphql-go/graphql"
 )
 
-// Schemas share their enums, so two built at once warm the same enum
-// twice at once: under -race, warming must not race with itself.
+// Every schema holds graphql-go's introspection enums, so two built at
+// once warm the same enums at once: under -race, warming must not race
+// with itself.
 func TestWarmEnumsTwiceAtOnce(t *testing.T) {
 	colour := graphql.NewEnum(graphql.EnumConfig{Name: "Colour", Values: graphql.EnumValueConfigMap{
 		"RED": {Value: "red"}, "BLUE": {Value: "blue"},
