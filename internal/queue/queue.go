@@ -238,6 +238,11 @@ func (e *Enqueuer) retry() {
 		}
 		sent := 0
 		for {
+			select {
+			case <-e.stop: // Close does not wait for a long round
+				return
+			default:
+			}
 			e.mu.Lock()
 			if len(e.pending) == 0 {
 				e.mu.Unlock()
