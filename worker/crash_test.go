@@ -20,6 +20,7 @@ import (
 	"github.com/borderproof/borderproof/internal/billing"
 	"github.com/borderproof/borderproof/internal/partnersim"
 	"github.com/borderproof/borderproof/internal/pipeline"
+	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
 )
@@ -49,6 +50,24 @@ func (f *fixture) submitBatch(n int) []string {
 
 func (f *fixture) completedChecks() int {
 	return f.count(`SELECT COUNT(*) FROM checks WHERE insurer_id = $1 AND status = 'COMPLETED'`, f.insurer.ID)
+}
+
+// runningChecks counts the checks whose partner is being asked: started
+// (an attempt counted), not answered.
+func (f *fixture) runningChecks() int {
+	return f.count(`SELECT COUNT(*) FROM checks WHERE insurer_id = $1 AND status = 'PENDING' AND attempts > 0`, f.insurer.ID)
+}
+
+// waitRunningChecks waits until a run is calling its partners.
+func (f *fixture) waitRunningChecks(timeout time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for f.runningChecks() == 0 {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("no check running within %s", timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (f *fixture) waitCompletedChecks(n int, timeout time.Duration) {
@@ -237,6 +256,46 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	f.startChild(20)
 	f.waitAll(ids, 45*time.Second, time.Second)
 	t.Logf("all %d verifications completed %.1fs after the kill", len(ids), time.Since(killed).Seconds())
+	f.assertExactlyOnce(ids)
+}
+
+// TestWorkerDeathSweptAtOnce: a worker process dies (SIGKILL) with tasks in
+// flight, and the process watching the workers' beats sweeps for its work
+// once they stop (WatchWorkers), without the work having to be StaleAfter
+// (10 s) old and with no periodic sweep: asynq alone would run the dead
+// worker's tasks again only once their 30 s lease lapsed.
+func TestWorkerDeathSweptAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.slowPartners(300 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	// The watching process beats too: the others' beats are measured
+	// against its own.
+	live := queue.NewLiveness(f.rdb, f.log)
+	live.Start(ctx)
+	defer live.Close()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		WatchWorkers(ctx, queue.NewStalls(f.rdb, queue.ThisProcess()), f.pipe, f.requeue, f.metrics, f.log)
+	}()
+	defer func() { cancel(); <-watched }()
+	ids := f.submitBatch(12)
+	first := f.startChild(4)
+	f.waitCompletedChecks(10, 30*time.Second)
+	// Killed while it calls partners (300 ms): its runs are orphaned.
+	f.waitRunningChecks(10 * time.Second)
+	first.kill(t)
+	killed := time.Now()
+	if n := f.runningChecks(); n == 0 {
+		t.Fatal("the kill orphaned no run")
+	}
+	w := f.worker(ctx, 20)
+	go w.Run(ctx)
+	f.waitAll(ids, 25*time.Second, 0)
+	if got := counterValue(t, f.metrics, pipeline.SweepCheck); got == 0 {
+		t.Fatal("the sweep after the death recovered no check")
+	}
+	t.Logf("%d verifications completed %.1f s after the kill", len(ids), time.Since(killed).Seconds())
 	f.assertExactlyOnce(ids)
 }
 

@@ -185,6 +185,13 @@ func runChild() int {
 	if err != nil || conc <= 0 {
 		conc = 20
 	}
+	// Its heartbeat, as the service's worker has: its beats stopping is
+	// how the others learn that it died (WatchWorkers).
+	rc := redis.NewClient(&redis.Options{Addr: s.RedisAddr, DB: redisDB})
+	defer rc.Close()
+	live := queue.NewLiveness(rc, log)
+	live.Start(ctx)
+	defer live.Close()
 	if err := s.worker(ctx, conc).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1

@@ -83,7 +83,7 @@ const LossWindow = 3 * time.Second
 
 // SweepAfterLoss sweeps LossWindow after each signal on lost
 // (queue.Liveness.Lost) for the work whose tasks Redis lost
-// (pipeline.Pipeline.SweepAfterLoss), rather than leaving it to the
+// (pipeline.Pipeline.SweepWithin), rather than leaving it to the
 // periodic sweep once it is StaleAfter old. It returns when ctx ends.
 func SweepAfterLoss(ctx context.Context, lost <-chan struct{}, p *pipeline.Pipeline, r pipeline.Requeuer, m *SweepMetrics, log *slog.Logger) {
 	for {
@@ -97,7 +97,7 @@ func SweepAfterLoss(ctx context.Context, lost <-chan struct{}, p *pipeline.Pipel
 			return
 		case <-time.After(LossWindow):
 		}
-		res, err := p.SweepAfterLoss(ctx, r, LossWindow)
+		res, err := p.SweepWithin(ctx, r, LossWindow)
 		m.record(ctx, res, log)
 		if err != nil && ctx.Err() == nil {
 			// The periodic sweep makes up for it.
@@ -121,6 +121,10 @@ type Requeue struct {
 	held    map[string]bool
 	heldAt  time.Time
 	holdTTL time.Duration
+	// dead are the asynq servers whose process stopped beating
+	// (WatchWorkers): asynq lists them for up to 10 s more, but what they
+	// hold is held by no one.
+	dead map[string]bool
 }
 
 // NewRequeue connects to Redis.
@@ -203,7 +207,8 @@ func (r *Requeue) Queued(ctx context.Context, taskID, qname string) (bool, error
 }
 
 // heldByLiveWorker reports whether any live asynq server is processing the
-// task. Servers stop being listed shortly after their last heartbeat.
+// task. Servers stop being listed up to 10 s after their last heartbeat;
+// those known dead sooner (WatchWorkers) do not count.
 func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,6 +219,9 @@ func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 		}
 		r.held = map[string]bool{}
 		for _, s := range servers {
+			if r.dead[s.ID] {
+				continue
+			}
 			for _, w := range s.ActiveWorkers {
 				r.held[w.TaskID] = true
 			}
@@ -221,4 +229,100 @@ func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 		r.heldAt = time.Now()
 	}
 	return r.held[taskID], nil
+}
+
+// markDead records the servers whose process stopped beating, and forgets
+// those asynq no longer lists. It reports the servers newly dead.
+func (r *Requeue) markDead(listed []*asynq.ServerInfo, dead []*asynq.ServerInfo) []*asynq.ServerInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead == nil {
+		r.dead = map[string]bool{}
+	}
+	still := make(map[string]bool, len(listed))
+	for _, s := range listed {
+		still[s.ID] = true
+	}
+	for id := range r.dead {
+		if !still[id] {
+			delete(r.dead, id)
+		}
+	}
+	var fresh []*asynq.ServerInfo
+	for _, s := range dead {
+		if !r.dead[s.ID] {
+			r.dead[s.ID] = true
+			fresh = append(fresh, s)
+		}
+	}
+	if len(fresh) > 0 {
+		r.held = nil // list afresh without them
+	}
+	return fresh
+}
+
+// ListedWithin is how old a task must be for the asynq server running it
+// to list it: a server writes what it runs every 5 s (asynq's heartbeat),
+// so a task younger than that may be in no list although a live server
+// runs it. The sweep after a worker's death leaves such young work alone.
+const ListedWithin = 6 * time.Second
+
+// WatchEvery is how often WatchWorkers looks at the servers' beats.
+const WatchEvery = queue.LivenessEvery / 2
+
+// WatchWorkers finds the asynq servers whose process died (its beat
+// counter stopped while this process's moved twice, queue.Stalls: 2-5 s
+// after the death, instead of the 10-25 s of asynq forgetting it and the
+// periodic sweep finding its work StaleAfter old) and sweeps for their work: once the death is ListedWithin
+// old, so that what the dead process ran is that old, with ListedWithin as
+// the window. From then on the dead server's tasks count as held by no one
+// (heldByLiveWorker), so the sweep queues its checks again; a live server's
+// runs that old are in its list. It returns when ctx ends.
+func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, m *SweepMetrics, log *slog.Logger) {
+	t := time.NewTicker(WatchEvery)
+	defer t.Stop()
+	var due time.Time // of the sweep for the deaths seen; zero: none
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		servers, err := r.insp.Servers()
+		if err != nil {
+			continue // Redis away: the heartbeats tell nothing either
+		}
+		procs := make([]string, 0, len(servers))
+		for _, s := range servers {
+			procs = append(procs, queue.ProcessName(s.Host, s.PID))
+		}
+		stalled, err := stalls.Observe(ctx, procs)
+		if err != nil {
+			continue
+		}
+		var dead []*asynq.ServerInfo
+		for _, s := range servers {
+			if _, ok := stalled[queue.ProcessName(s.Host, s.PID)]; ok {
+				dead = append(dead, s)
+			}
+		}
+		for _, s := range r.markDead(servers, dead) {
+			moved := stalled[queue.ProcessName(s.Host, s.PID)]
+			// It died at most a renewal after its counter last moved.
+			if at := moved.Add(queue.LivenessEvery + ListedWithin); at.After(due) {
+				due = at
+			}
+			log.WarnContext(ctx, "a worker process stopped beating: its work is swept for", "host", s.Host, "pid", s.PID,
+				"active_tasks", len(s.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
+		}
+		if due.IsZero() || time.Now().Before(due) {
+			continue
+		}
+		due = time.Time{}
+		res, err := p.SweepWithin(ctx, r, ListedWithin)
+		m.record(ctx, res, log)
+		if err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "sweep after a worker died", "err", err) // the periodic sweep makes up for it
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -248,15 +249,15 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	a.closers = append(a.closers, func() { rq.Close() })
 	if a.heartbeat != nil {
 		// A Redis that lost its data is swept for at once, not once the
-		// orphaned work is StaleAfter old. Stopped before rq closes
-		// (closers run backwards).
+		// orphaned work is StaleAfter old; so is the work of a worker
+		// process that died, once its beats stop (worker.WatchWorkers).
+		// Stopped before rq closes (closers run backwards).
 		lctx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			worker.SweepAfterLoss(lctx, a.heartbeat.Lost(), p, rq, sm, a.log.With("component", "pipeline"))
-		}()
-		a.closers = append(a.closers, func() { stop(); <-done })
+		var wg sync.WaitGroup
+		plog := a.log.With("component", "pipeline")
+		wg.Go(func() { worker.SweepAfterLoss(lctx, a.heartbeat.Lost(), p, rq, sm, plog) })
+		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, sm, plog) })
+		a.closers = append(a.closers, func() { stop(); wg.Wait() })
 	}
 	score := worker.Score(p)
 	if bundler != nil {

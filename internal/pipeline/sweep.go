@@ -44,15 +44,15 @@ func (p *Pipeline) Sweep(ctx context.Context, r Requeuer) (SweepResult, error) {
 	return p.sweep(ctx, r, p.cfg.StaleAfter, p.cfg.EventGrace)
 }
 
-// SweepAfterLoss is Sweep for a Redis that lost its data (a FLUSHALL, a
-// restart without persistence, a failover to a replica that lacked it):
-// every task queued before the loss is gone, so work untouched for window
-// is queued again now instead of after StaleAfter. The caller runs it
-// window after it learnt of the loss, so that all the loss orphaned is
-// that old. A run still calling a partner after window (a slow live
-// partner) gets a second run beside it, as one past StaleAfter does: its
-// effects are guarded, its partner is asked twice.
-func (p *Pipeline) SweepAfterLoss(ctx context.Context, r Requeuer, window time.Duration) (SweepResult, error) {
+// SweepWithin is Sweep for a caller that knows tasks were lost window ago
+// or earlier: a Redis that lost its data (a FLUSHALL, a restart without
+// persistence, a failover to a replica that lacked it) loses every task
+// queued before, a worker that died the tasks it held. Work untouched for
+// window is queued again now instead of after StaleAfter. A run still
+// calling a partner after window (a slow live partner) gets a second run
+// beside it, as one past StaleAfter does: its effects are guarded, its
+// partner is asked twice.
+func (p *Pipeline) SweepWithin(ctx context.Context, r Requeuer, window time.Duration) (SweepResult, error) {
 	return p.sweep(ctx, r, window, window)
 }
 

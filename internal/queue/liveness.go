@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,15 @@ import (
 
 // livenessPrefix is the key prefix of the processes' heartbeats.
 const livenessPrefix = "borderproof:alive:"
+
+// beatsPrefix is the key prefix of the processes' beat counters, by
+// process name (ProcessName).
+const beatsPrefix = "borderproof:beats:"
+
+// beatsTTL is how long a process's beat counter outlives its last beat:
+// long enough for a watcher to see that it stopped, and gone long after
+// asynq forgot the process.
+const beatsTTL = 10 * time.Minute
 
 // Heartbeat timing: a process renews its key every LivenessEvery; the key
 // lapses LivenessTTL after the last renewal.
@@ -38,6 +49,7 @@ type Liveness struct {
 	rc      redis.UniversalClient
 	log     *slog.Logger
 	id      string
+	proc    string // ProcessName of this process
 	start   sync.Once
 	started atomic.Bool
 	once    sync.Once
@@ -53,8 +65,23 @@ type Liveness struct {
 func NewLiveness(rc redis.UniversalClient, log *slog.Logger) *Liveness {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return &Liveness{rc: rc, log: log, id: hex.EncodeToString(b), stop: make(chan struct{}), done: make(chan struct{}),
+	return &Liveness{rc: rc, log: log, id: hex.EncodeToString(b), proc: ThisProcess(), stop: make(chan struct{}), done: make(chan struct{}),
 		lost: make(chan struct{}, 1)}
+}
+
+// ProcessName names a process as asynq's server list does (its
+// ServerInfo's Host and PID), so that a server's process can be told from
+// its heartbeat.
+func ProcessName(host string, pid int) string { return host + ":" + strconv.Itoa(pid) }
+
+// ThisProcess is this process's ProcessName, with the host name asynq
+// gives its servers.
+func ThisProcess() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host" // as asynq names it
+	}
+	return ProcessName(host, os.Getpid())
 }
 
 // Lost receives when a renewal found this process's key gone although it
@@ -95,7 +122,16 @@ func (l *Liveness) run(ctx context.Context) {
 func (l *Liveness) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
 	defer cancel()
-	err := l.rc.SetArgs(ctx, livenessPrefix+l.id, "1", redis.SetArgs{TTL: LivenessTTL, Get: true}).Err()
+	// One round trip: the heartbeat, and the process's beat counter
+	// (Stalls), which outlives it.
+	var set *redis.StatusCmd
+	_, _ = l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		set = p.SetArgs(ctx, livenessPrefix+l.id, "1", redis.SetArgs{TTL: LivenessTTL, Get: true})
+		p.Incr(ctx, beatsPrefix+l.proc)
+		p.PExpire(ctx, beatsPrefix+l.proc, beatsTTL)
+		return nil
+	})
+	err := set.Err()
 	switch {
 	case errors.Is(err, redis.Nil): // stored now; there was none before
 		if l.announced {
@@ -125,7 +161,13 @@ func (l *Liveness) Close() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), LivenessEvery)
 		defer cancel()
-		if err := l.rc.Del(ctx, livenessPrefix+l.id).Err(); err != nil {
+		// Two commands, not one DEL: a Redis cluster keeps the keys in
+		// different slots.
+		if _, err := l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, livenessPrefix+l.id)
+			p.Del(ctx, beatsPrefix+l.proc)
+			return nil
+		}); err != nil {
 			l.log.WarnContext(ctx, "liveness withdrawal", "err", err)
 		}
 	})
@@ -168,4 +210,86 @@ func (l *Liveness) missing(ctx context.Context, ids []string) ([]string, error) 
 		}
 	}
 	return out, nil
+}
+
+// StallBeats is how many times the watching process's own beat counter
+// must move while another's stays put for Stalls to take the other for
+// dead: two renewals missed.
+const StallBeats = 2
+
+// Stalls watches the beat counters of processes (by ProcessName) and tells
+// which stopped: a counter that stayed put while the watcher's own moved
+// StallBeats times. Measured against its own beats, the watcher needs no
+// clock agreement between hosts, and takes nobody for dead when nobody
+// could beat (Redis away, or the watcher itself stalled). A process
+// without a counter is never taken for dead: it is unknown (it runs
+// without a heartbeat, withdrew it on a clean stop, or Redis lost its
+// data), and the caller falls back on slower signs. A process that stops
+// beating only because it alone cannot reach Redis is taken for dead too;
+// what it holds is then done twice, which every task's effects allow.
+type Stalls struct {
+	rc   redis.UniversalClient
+	self string
+	now  func() time.Time
+	seen map[string]beatSeen
+}
+
+type beatSeen struct {
+	n     int64     // the process's counter
+	self  int64     // the watcher's counter when n was first seen
+	moved time.Time // when n was first seen, on the watcher's clock
+}
+
+// NewStalls watches on rc from the process named self (ThisProcess, whose
+// Liveness must be running). Observe is not safe for concurrent use.
+func NewStalls(rc redis.UniversalClient, self string) *Stalls {
+	return &Stalls{rc: rc, self: self, now: time.Now, seen: map[string]beatSeen{}}
+}
+
+// Observe reads the counters of procs and the watcher's own (one round
+// trip) and returns those stalled, each with the time its counter last
+// moved as this watcher saw it: the process died after its last beat, at
+// most a renewal after that time. Processes not in procs are forgotten.
+func (s *Stalls) Observe(ctx context.Context, procs []string) (map[string]time.Time, error) {
+	now := s.now()
+	var own *redis.StringCmd
+	cmds := make([]*redis.StringCmd, len(procs))
+	if _, err := s.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		own = p.Get(ctx, beatsPrefix+s.self)
+		for i, proc := range procs {
+			cmds[i] = p.Get(ctx, beatsPrefix+proc)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	self, err := own.Int64()
+	if err != nil {
+		// Without its own beats the watcher cannot tell; it starts over
+		// once they are back.
+		clear(s.seen)
+		return nil, nil
+	}
+	seen := make(map[string]beatSeen, len(procs))
+	var stalled map[string]time.Time
+	for i, proc := range procs {
+		n, err := cmds[i].Int64()
+		if err != nil || proc == s.self {
+			continue // no counter: unknown
+		}
+		prev, ok := s.seen[proc]
+		if !ok || prev.n != n || self < prev.self {
+			seen[proc] = beatSeen{n: n, self: self, moved: now}
+			continue
+		}
+		seen[proc] = prev
+		if self-prev.self >= StallBeats {
+			if stalled == nil {
+				stalled = map[string]time.Time{}
+			}
+			stalled[proc] = prev.moved
+		}
+	}
+	s.seen = seen
+	return stalled, nil
 }

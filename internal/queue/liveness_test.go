@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,5 +71,78 @@ func TestLivenessTellsGoneProcesses(t *testing.T) {
 	case <-live.Lost():
 		t.Fatal("a process whose key stayed was told Redis lost it")
 	default:
+	}
+}
+
+// TestStallsTellsStoppedProcesses checks, on a real Redis, that a process
+// whose beats stop is taken for dead once the watcher's own counter moved
+// StallBeats times meanwhile, with the time its counter last moved; that
+// one still beating, one that withdrew its heartbeat, one never seen and
+// one whose counter Redis lost are not; that nobody is while the watcher's
+// own beats stop too (Redis away); and that a stalled process that beats
+// again is alive.
+func TestStallsTellsStoppedProcesses(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
+	defer rc.Close()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	name := func(n string) string { return "test-" + n + "-" + suffix + ":1" }
+
+	self := queue.NewLivenessOf(rc, log, name("self"))
+	beating := queue.NewLivenessOf(rc, log, name("beating"))
+	stopped := queue.NewLivenessOf(rc, log, name("stopped"))
+	withdrawn := queue.NewLivenessOf(rc, log, name("withdrawn"))
+	flushed := queue.NewLivenessOf(rc, log, name("flushed"))
+	for _, l := range []*queue.Liveness{self, beating, stopped, withdrawn, flushed} {
+		queue.Beat(ctx, l)
+		defer l.Close()
+	}
+	procs := []string{name("self"), name("beating"), name("stopped"), name("withdrawn"), name("flushed"), name("never")}
+
+	clock := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	s := queue.NewStalls(rc, name("self"))
+	s.SetClock(func() time.Time { return clock })
+	observe := func() map[string]time.Time {
+		t.Helper()
+		got, err := s.Observe(ctx, procs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	start := clock
+	if got := observe(); len(got) != 0 {
+		t.Fatalf("stalled at first sight: %v", got)
+	}
+	withdrawn.Close()
+	if err := rc.Del(ctx, "borderproof:beats:"+name("flushed")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Nobody beats for a long while, the watcher included: nobody is
+	// stalled.
+	clock = clock.Add(time.Minute)
+	if got := observe(); len(got) != 0 {
+		t.Fatalf("stalled while the watcher did not beat either: %v", got)
+	}
+	// One beat of the watcher's is not enough.
+	for range queue.StallBeats - 1 {
+		queue.Beat(ctx, self)
+		queue.Beat(ctx, beating)
+	}
+	if got := observe(); len(got) != 0 {
+		t.Fatalf("stalled before %d beats: %v", queue.StallBeats, got)
+	}
+	queue.Beat(ctx, self)
+	queue.Beat(ctx, beating)
+	got := observe()
+	if len(got) != 1 || !got[name("stopped")].Equal(start) {
+		t.Fatalf("stalled %v, want only %s, last moved at %s", got, name("stopped"), start)
+	}
+	// It beats again: alive, and judged afresh from now on.
+	queue.Beat(ctx, stopped)
+	queue.Beat(ctx, self)
+	if got := observe(); len(got) != 0 {
+		t.Fatalf("stalled after beating again: %v", got)
 	}
 }

@@ -1,0 +1,23 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NewLivenessOf is NewLiveness for a process of the given name, so that one
+// test can play several processes.
+func NewLivenessOf(rc redis.UniversalClient, log *slog.Logger, proc string) *Liveness {
+	l := NewLiveness(rc, log)
+	l.proc = proc
+	return l
+}
+
+// Beat renews l once, as its ticker does.
+func Beat(ctx context.Context, l *Liveness) { l.beat(ctx) }
+
+// SetClock sets the watcher's clock.
+func (s *Stalls) SetClock(now func() time.Time) { s.now = now }
