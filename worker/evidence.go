@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
+	"slices"
 
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/evidence"
@@ -40,6 +41,14 @@ func (b *Bundler) Bundle(ctx context.Context, v verification.Verification, answe
 		return err
 	}
 	return b.Store.RecordEvidence(ctx, v.InsurerID, v.ID, d)
+}
+
+// Prune deletes v's bundles other than the one its record names: those of
+// runs that died before their outcome committed, or lost the race to
+// complete.
+func (b *Bundler) Prune(ctx context.Context, v verification.Verification) error {
+	_, err := b.Evidence.Prune(ctx, v.InsurerID, v.ID)
+	return err
 }
 
 // Build writes v's bundle, under its digest, and returns the digest ("" for
@@ -91,7 +100,15 @@ func WithEvidence(score Handler, b *Bundler) Handler {
 		if err != nil {
 			return err
 		}
-		return b.Bundle(ctx, v, nil)
+		if err := b.Bundle(ctx, v, nil); err != nil {
+			return err
+		}
+		// A check asked more than once: a run before may have bundled an
+		// outcome that never committed.
+		if slices.ContainsFunc(v.Checks, func(c verification.Check) bool { return c.Attempts > 1 }) {
+			return b.Prune(ctx, v)
+		}
+		return nil
 	}}
 }
 

@@ -339,6 +339,75 @@ func TestConcurrentRunsApplyOnce(t *testing.T) {
 	}
 }
 
+// bundlesOf lists the evidence bundles stored for v, recorded or not.
+func (f *fixture) bundlesOf(v verification.Verification) []string {
+	f.t.Helper()
+	keys, err := f.blobs.List(context.Background(), evidence.Folder(v.InsurerID, v.ID)+".")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return keys
+}
+
+// TestRerunDeletesTheBundleOfADeadRun: a run died after writing its bundle
+// and before its outcome committed, as a SIGKILL between the two leaves
+// it. The run after it completes the verification and deletes that
+// bundle, so the verification has one signed account: the recorded one.
+func TestRerunDeletesTheBundleOfADeadRun(t *testing.T) {
+	f := newFixture(t)
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(1, "L898902C3"))
+	ctx := context.Background()
+	// What the dead run left: its checks started, its bundle stored.
+	if _, err := f.store.DB().ExecContext(ctx, `UPDATE checks SET attempts = 1 WHERE verification_id = $1 AND type <> 'DOCUMENT_MRZ'`, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("the dead run's manifest"))
+	dead := evidence.BundleKeyOf(v.InsurerID, v.ID, hex.EncodeToString(sum[:]))
+	if err := f.blobs.Put(ctx, dead, strings.NewReader("signed bundle"), int64(len("signed bundle")), evidence.BundleContentType); err != nil {
+		t.Fatal(err)
+	}
+	if err := process(t, w, verification.TaskRun, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.evidence.Get(ctx, v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatalf("recorded bundle: %v", err)
+	}
+	if got, want := f.bundlesOf(v), []string{evidence.BundleKeyOf(v.InsurerID, v.ID, m.Digest)}; !slices.Equal(got, want) {
+		t.Fatalf("bundles %q, want only the recorded %q", got, want)
+	}
+}
+
+// TestConcurrentRunsLeaveOneBundle: runs of one verification side by side
+// each call the partners and bundle their answers before their outcome;
+// one outcome applies, and the others delete the bundles they wrote.
+func TestConcurrentRunsLeaveOneBundle(t *testing.T) {
+	f := newFixture(t)
+	f.slowPartners(100 * time.Millisecond) // the runs overlap
+	w := f.worker(context.Background(), 1)
+	v := f.submit(submission(1, "L898902C3"))
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if err := process(t, w, verification.TaskRun, verification.EncodeVerification(v.InsurerID, v.ID)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.count(`SELECT COUNT(*) FROM checks WHERE verification_id = $1 AND attempts > 1`, v.ID); n == 0 {
+		t.Fatal("the runs did not overlap: every check was asked once")
+	}
+	m, err := f.evidence.Get(context.Background(), v.InsurerID, v.ID)
+	if err != nil {
+		t.Fatalf("recorded bundle: %v", err)
+	}
+	if got, want := f.bundlesOf(v), []string{evidence.BundleKeyOf(v.InsurerID, v.ID, m.Digest)}; !slices.Equal(got, want) {
+		t.Fatalf("bundles %q, want only the recorded %q", got, want)
+	}
+}
+
 // TestDeadlineNeverClear: a partner that never answers leaves its check
 // FAILED with PARTNER_TIMEOUT at the deadline, and the outcome is REVIEW.
 func TestDeadlineNeverClear(t *testing.T) {

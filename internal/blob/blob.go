@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/borderproof/borderproof/internal/errs"
@@ -37,6 +38,8 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Exists reports whether a blob is stored under key.
 	Exists(ctx context.Context, key string) (bool, error)
+	// List returns the keys that start with prefix, in byte order.
+	List(ctx context.Context, prefix string) ([]string, error)
 	// SignedURL returns a URL that lets anyone holding it download the blob
 	// with a plain GET until ttl has passed.
 	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
@@ -158,3 +161,8 @@ var (
 	_ Store = (*S3)(nil)
 	_ Store = (*FS)(nil)
 )
+
+// checkPrefix accepts what List may be asked for: a key, or a key and '/'.
+func checkPrefix(prefix string) error {
+	return ValidateKey(strings.TrimSuffix(prefix, "/"))
+}

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,6 +293,45 @@ func (f *FS) Delete(_ context.Context, key string) error {
 		}
 	}
 	return nil
+}
+
+// List implements Store: the blobs in the prefix's folder whose name
+// starts with the rest of it, and every blob below a folder that does.
+func (f *FS) List(_ context.Context, prefix string) ([]string, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	dir, name := path.Split(prefix)
+	var keys []string
+	var walk func(dir, name string) error
+	walk = func(dir, name string) error {
+		entries, err := fs.ReadDir(f.root.FS(), path.Join(dataDir, dir))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			n := e.Name()
+			if !strings.HasPrefix(n, name) || strings.HasPrefix(n, ".") { // '.': a write in progress
+				continue
+			}
+			if e.IsDir() {
+				if err := walk(dir+n+"/", ""); err != nil {
+					return err
+				}
+				continue
+			}
+			keys = append(keys, dir+n)
+		}
+		return nil
+	}
+	if err := walk(dir, name); err != nil {
+		return nil, f.ioError(err, "blobs could not be listed")
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // Exists implements Store.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,26 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s.classify(err, "blob could not be deleted")
 	}
 	return nil
+}
+
+// List implements Store, a page of up to 1,000 keys at a time.
+func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.cfg.Bucket), Prefix: aws.String(prefix)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.classify(err, "blobs could not be listed")
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	slices.Sort(keys) // S3 lists in UTF-8 byte order already; emulators may not
+	return keys, nil
 }
 
 // Exists implements Store.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -98,6 +99,50 @@ func testStore(t *testing.T, s Store) {
 		}
 		if err := s.Put(ctx, prefix+"x", strings.NewReader("x"), -1, ""); errs.KindOf(err) != errs.Invalid {
 			t.Fatalf("unknown size: %v", err)
+		}
+	})
+
+	t.Run("list", func(t *testing.T) {
+		dir := prefix + "list/"
+		keys := []string{dir + "a.1.tar", dir + "a.2.tar", dir + "a/x.bin", dir + "ab.tar", dir + "b.tar"}
+		for _, k := range keys {
+			if err := s.Put(ctx, k, strings.NewReader("x"), 1, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list := func(p string) []string {
+			t.Helper()
+			got, err := s.List(ctx, p)
+			if err != nil {
+				t.Fatalf("List(%q): %v", p, err)
+			}
+			return got
+		}
+		for _, c := range []struct {
+			prefix string
+			want   []string
+		}{
+			{dir + "a.", keys[:2]},
+			{dir + "a", keys[:4]}, // '.' < '/' < 'b' in byte order
+			{dir, keys},
+			{dir + "b.tar", keys[4:]},
+			{dir + "zz", nil},
+			{prefix + "nowhere/", nil},
+		} {
+			if got := list(c.prefix); !slices.Equal(got, c.want) {
+				t.Errorf("List(%q) = %q, want %q", c.prefix, got, c.want)
+			}
+		}
+		if err := s.Delete(ctx, keys[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := list(dir + "a."); !slices.Equal(got, keys[1:2]) {
+			t.Errorf("after Delete: %q", got)
+		}
+		for _, p := range []string{"", "../x", "a//b", "/abs"} {
+			if _, err := s.List(ctx, p); errs.KindOf(err) != errs.Invalid {
+				t.Errorf("List(%q): %v, want Invalid", p, err)
+			}
 		}
 	})
 

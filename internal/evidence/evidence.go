@@ -87,6 +87,8 @@ type Blobs interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	Exists(ctx context.Context, key string) (bool, error)
 	SignedURL(ctx context.Context, key string, ttl time.Duration) (string, error)
+	List(ctx context.Context, prefix string) ([]string, error)
+	Delete(ctx context.Context, key string) error
 }
 
 // Folder is the blob folder of a verification's evidence (no trailing '/'):
@@ -392,6 +394,53 @@ func (s *Service) SignedURL(ctx context.Context, insurerID, verificationID strin
 // the v1 layout. A v2 bundle carries its signature inside (SignedURL).
 func (s *Service) SignatureURL(ctx context.Context, insurerID, verificationID string, ttl time.Duration) (string, error) {
 	return s.blobs.SignedURL(ctx, SignatureKey(insurerID, verificationID), ttl)
+}
+
+// Prune deletes the bundles of a verification other than the one its
+// recorded digest names, and reports how many: bundles of runs that wrote
+// theirs before their outcome, as runs do, and then lost the race to
+// complete or died before their outcome committed. Each is sealed and
+// signed; left, it would be a second signed account of the verification
+// that never was its outcome. Nothing is deleted while no digest is
+// recorded: any bundle may yet be the one recorded.
+func (s *Service) Prune(ctx context.Context, insurerID, verificationID string) (int, error) {
+	if err := checkIDs(insurerID, verificationID); err != nil {
+		return 0, err
+	}
+	keep, err := s.digests.EvidenceDigest(ctx, insurerID, verificationID)
+	if err != nil || keep == "" {
+		return 0, err
+	}
+	prefix := Folder(insurerID, verificationID) + "."
+	keys, err := s.blobs.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		d, ok := strings.CutSuffix(strings.TrimPrefix(k, prefix), ".tar")
+		if !ok || d == keep || !isDigest(d) {
+			continue // the recorded one, or not a bundle stored under its digest
+		}
+		if err := s.blobs.Delete(ctx, k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// isDigest tells a SHA-256 digest in lower-case hex.
+func isDigest(d string) bool {
+	if len(d) != 2*sha256.Size {
+		return false
+	}
+	for i := range len(d) {
+		if c := d[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkIDs(insurerID, verificationID string) error {

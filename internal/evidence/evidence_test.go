@@ -37,7 +37,6 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 type store interface {
 	Blobs
-	Delete(ctx context.Context, key string) error
 }
 
 // recorded stands for the database: the manifest digest recorded for each
@@ -448,6 +447,31 @@ func rebuildKeepsBoth(t *testing.T, st store) {
 	}
 	if !bytes.Equal(readAll(t, st, k1), b1) || !bytes.Equal(readAll(t, st, k2), b2) {
 		t.Fatal("building the first run again changed a stored bundle")
+	}
+
+	// Prune deletes what the record does not name: nothing while none is
+	// recorded, then the first run's bundle once the second's is, and
+	// never a bundle stored at the legacy key.
+	legacy := BundleKey(in.InsurerID, in.VerificationID)
+	if err := st.Put(ctx, legacy, bytes.NewReader(b1), int64(len(b1)), BundleContentType); err != nil {
+		t.Fatal(err)
+	}
+	delete(digests, in.VerificationID)
+	if n, err := svc.Prune(ctx, in.InsurerID, in.VerificationID); err != nil || n != 0 {
+		t.Fatalf("Prune with no digest recorded: %d deleted, %v", n, err)
+	}
+	digests[in.VerificationID] = m2.Digest
+	if n, err := svc.Prune(ctx, in.InsurerID, in.VerificationID); err != nil || n != 1 {
+		t.Fatalf("Prune: %d deleted, %v; want 1", n, err)
+	}
+	if exists(t, st, k1) || !exists(t, st, k2) || !exists(t, st, legacy) {
+		t.Fatalf("after Prune: first %v, recorded %v, legacy %v; want false, true, true", exists(t, st, k1), exists(t, st, k2), exists(t, st, legacy))
+	}
+	if err := svc.Check(ctx, in.InsurerID, in.VerificationID); err != nil {
+		t.Fatalf("Check after Prune: %v", err)
+	}
+	if n, err := svc.Prune(ctx, in.InsurerID, in.VerificationID); err != nil || n != 0 {
+		t.Fatalf("Prune again: %d deleted, %v", n, err)
 	}
 }
 

@@ -295,6 +295,8 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 	}
 	if scored {
 		p.completed(ctx, done, runs)
+	} else if done != nil {
+		p.lost(ctx, done)
 	}
 	return retries, scored, nil
 }
@@ -304,6 +306,9 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 type completion struct {
 	v verification.Verification
 	o OutcomeUpdate
+	// asked: a run had started a check of v before this one, and may
+	// have written a bundle before it died or lost (Bundler.Prune).
+	asked bool
 }
 
 // complete returns v's completion when every check of v is terminal once
@@ -367,7 +372,8 @@ func (p *Pipeline) complete(ctx context.Context, v verification.Verification, ru
 		}
 		o.EvidenceSHA256 = d
 	}
-	return &completion{v: after, o: o}
+	asked := slices.ContainsFunc(v.Checks, func(c verification.Check) bool { return c.Attempts > 0 })
+	return &completion{v: after, o: o, asked: asked}
 }
 
 // answersOf is the sealed answers the runs hold, by check id.
@@ -387,11 +393,34 @@ func answersOf(runs []*checkRun) map[string][]byte {
 func (p *Pipeline) completed(ctx context.Context, done *completion, runs []*checkRun) {
 	v, o := done.v, done.o
 	p.scored(ctx, o)
-	if p.d.Bundler == nil || o.EvidenceSHA256 != "" {
+	if p.d.Bundler == nil {
 		return
 	}
-	if err := p.d.Bundler.Bundle(ctx, v, answersOf(runs)); err != nil {
-		p.log.WarnContext(ctx, "bundle evidence; the sweeper will", "verification_id", v.ID, "err", err)
+	if o.EvidenceSHA256 == "" {
+		if err := p.d.Bundler.Bundle(ctx, v, answersOf(runs)); err != nil {
+			p.log.WarnContext(ctx, "bundle evidence; the sweeper will", "verification_id", v.ID, "err", err)
+			return
+		}
+	}
+	if done.asked {
+		p.prune(ctx, v)
+	}
+}
+
+// lost follows a run whose outcome, bundled before it, did not apply:
+// another run completed the verification first. The bundle this run wrote
+// is deleted, unless it is the one recorded.
+func (p *Pipeline) lost(ctx context.Context, done *completion) {
+	if p.d.Bundler != nil && done.o.EvidenceSHA256 != "" {
+		p.prune(ctx, done.v)
+	}
+}
+
+// prune deletes the bundles of v its record does not name; the next run
+// or sweep of v does what a failure leaves.
+func (p *Pipeline) prune(ctx context.Context, v verification.Verification) {
+	if err := p.d.Bundler.Prune(ctx, v); err != nil {
+		p.log.WarnContext(ctx, "delete the evidence bundles of runs that did not complete", "verification_id", v.ID, "err", err)
 	}
 }
 
@@ -696,6 +725,8 @@ func (p *Pipeline) poll(ctx context.Context, v verification.Verification, c veri
 	}
 	if scored {
 		p.completed(ctx, done, runs)
+	} else if done != nil {
+		p.lost(ctx, done)
 	}
 	return scored, r.err
 }

@@ -251,9 +251,14 @@ type Sealer interface {
 // Build only writes the bundle, under its digest, and returns the digest
 // for the caller to record: a run writes it before its outcome commits, so
 // that the outcome and its evidence appear together.
+//
+// Prune deletes the verification's bundles other than the recorded one:
+// those of runs that lost the race to complete, or died before their
+// outcome committed.
 type Bundler interface {
 	Bundle(ctx context.Context, v verification.Verification, answers map[string][]byte) error
 	Build(ctx context.Context, v verification.Verification, answers map[string][]byte) (string, error)
+	Prune(ctx context.Context, v verification.Verification) error
 }
 
 // Publisher publishes an outbox event now: webhook deliveries and live
