@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/borderproof/borderproof/internal/billing"
@@ -438,4 +440,41 @@ func TestLeaseRecoveryTime(t *testing.T) {
 	f.waitAll(ids, 5*time.Minute, 0)
 	t.Logf("asynq recovered the killed worker's tasks %.1fs after the kill", time.Since(killed).Seconds())
 	f.assertExactlyOnce(ids)
+}
+
+// TestMarkDeadFollowsTheBeats: a server counts as dead while its process's
+// beats are stalled and live again once they move (a process cut off from
+// Redis for a while, not dead); the sweep is due once per death.
+func TestMarkDeadFollowsTheBeats(t *testing.T) {
+	r := &Requeue{}
+	a, b := &asynq.ServerInfo{ID: "a"}, &asynq.ServerInfo{ID: "b"}
+	ids := func(ss []*asynq.ServerInfo) []string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	for i, step := range []struct {
+		dead, fresh []*asynq.ServerInfo
+		changed     bool
+	}{
+		{[]*asynq.ServerInfo{a}, []*asynq.ServerInfo{a}, true},
+		{[]*asynq.ServerInfo{a, b}, []*asynq.ServerInfo{b}, true},
+		{[]*asynq.ServerInfo{a, b}, nil, false},
+		{[]*asynq.ServerInfo{b}, nil, true}, // a beats again
+		{[]*asynq.ServerInfo{a, b}, []*asynq.ServerInfo{a}, true},
+	} {
+		r.held = map[string]bool{"task": true}
+		if got := ids(r.markDead(step.dead)); !slices.Equal(got, ids(step.fresh)) {
+			t.Fatalf("step %d: newly dead %v, want %v", i, got, ids(step.fresh))
+		}
+		if len(r.dead) != len(step.dead) {
+			t.Fatalf("step %d: dead %v, want %v", i, r.dead, ids(step.dead))
+		}
+		// Who holds what is listed afresh when the dead change.
+		if dropped := r.held == nil; dropped != step.changed {
+			t.Fatalf("step %d: held list dropped %v, want %v", i, dropped, step.changed)
+		}
+	}
 }

@@ -231,33 +231,25 @@ func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 	return r.held[taskID], nil
 }
 
-// markDead records the servers whose process stopped beating, and forgets
-// those asynq no longer lists. It reports the servers newly dead.
-func (r *Requeue) markDead(listed []*asynq.ServerInfo, dead []*asynq.ServerInfo) []*asynq.ServerInfo {
+// markDead records the servers whose process stopped beating, in place of
+// those recorded before: one that beats again (it was cut off from Redis
+// for a while, not dead) counts as live again, and one asynq no longer
+// lists is forgotten. It reports the servers newly dead.
+func (r *Requeue) markDead(dead []*asynq.ServerInfo) []*asynq.ServerInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dead == nil {
-		r.dead = map[string]bool{}
-	}
-	still := make(map[string]bool, len(listed))
-	for _, s := range listed {
-		still[s.ID] = true
-	}
-	for id := range r.dead {
-		if !still[id] {
-			delete(r.dead, id)
-		}
-	}
+	now := make(map[string]bool, len(dead))
 	var fresh []*asynq.ServerInfo
 	for _, s := range dead {
+		now[s.ID] = true
 		if !r.dead[s.ID] {
-			r.dead[s.ID] = true
 			fresh = append(fresh, s)
 		}
 	}
-	if len(fresh) > 0 {
-		r.held = nil // list afresh without them
+	if len(fresh) > 0 || len(now) != len(r.dead) {
+		r.held = nil // list afresh
 	}
+	r.dead = now
 	return fresh
 }
 
@@ -306,7 +298,7 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 				dead = append(dead, s)
 			}
 		}
-		for _, s := range r.markDead(servers, dead) {
+		for _, s := range r.markDead(dead) {
 			moved := stalled[queue.ProcessName(s.Host, s.PID)]
 			// It died at most a renewal after its counter last moved.
 			if at := moved.Add(queue.LivenessEvery + ListedWithin); at.After(due) {
