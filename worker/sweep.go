@@ -262,14 +262,15 @@ const ListedWithin = 6 * time.Second
 // WatchEvery is how often WatchWorkers looks at the servers' beats.
 const WatchEvery = queue.LivenessEvery / 2
 
-// WatchWorkers finds the asynq servers whose process died (its beat
-// counter stopped while this process's moved twice, queue.Stalls: 2-5 s
-// after the death, instead of the 10-25 s of asynq forgetting it and the
-// periodic sweep finding its work StaleAfter old) and sweeps for their work: once the death is ListedWithin
-// old, so that what the dead process ran is that old, with ListedWithin as
-// the window. From then on the dead server's tasks count as held by no one
-// (heldByLiveWorker), so the sweep queues its checks again; a live server's
-// runs that old are in its list. It returns when ctx ends.
+// WatchWorkers finds the asynq servers whose process died and sweeps for
+// their work. A server counts as dead once its process's beat counter
+// stayed put while this process's moved twice (queue.Stalls): 4-5 s after
+// the death, where asynq forgets a server up to 10 s after its last
+// heartbeat and the periodic sweep wants work StaleAfter old. From then on
+// its tasks count as held by no one (heldByLiveWorker); once the death is
+// ListedWithin old, the watcher sweeps with ListedWithin as the window:
+// what the dead process ran is that old, and a live server's runs that old
+// are in its list. It returns when ctx ends.
 func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, m *SweepMetrics, log *slog.Logger) {
 	t := time.NewTicker(WatchEvery)
 	defer t.Stop()
