@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -22,11 +23,16 @@ import (
 // Errors it returns are *errs.Error: RateLimited (with RetryAfterSeconds)
 // when the partner or our own limiter says wait, Unavailable (with
 // RetryAfterSeconds) when the breaker is open, both of which the worker
-// treats as "try later", not as a failure.
+// treats as "try later", not as a failure. An open breaker names the time
+// left until it half-opens, not its whole OpenFor, and a half-open one
+// whose trial calls are under way a second: a check turned away late in
+// an outage then comes back when the partner may be tried again, not a
+// whole OpenFor after.
 type Resilient struct {
 	inner   Partner
 	cfg     PartnerConfig
 	breaker *gobreaker.CircuitBreaker[Result]
+	opened  atomic.Int64 // when the breaker last opened, Unix nanoseconds
 	limiter *rate.Limiter
 	sem     *semaphore.Weighted
 	m       *Metrics
@@ -65,6 +71,9 @@ func Wrap(p Partner, cfg PartnerConfig, m *Metrics, logger *slog.Logger) *Resili
 			return c.ConsecutiveFailures >= cfg.Breaker.Failures
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				r.opened.Store(time.Now().UnixNano())
+			}
 			m.breaker.WithLabelValues(name).Set(float64(breakerValue(to)))
 			r.log.Warn("partner circuit breaker", "from", from.String(), "to", to.String())
 		},
@@ -174,7 +183,7 @@ func (r *Resilient) call(ctx context.Context, op string, idempotent bool, fn fun
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			e := errs.Wrap(&CallError{Partner: name, Code: "BREAKER_OPEN", NotProcessed: true, Err: err},
 				errs.Unavailable, "partner circuit open")
-			e.RetryAfterSeconds = ceilSeconds(r.cfg.Breaker.OpenFor)
+			e.RetryAfterSeconds = r.untilTrial(err)
 			return Result{}, e
 		}
 		if ctx.Err() != nil {
@@ -203,6 +212,17 @@ func (r *Resilient) call(ctx context.Context, op string, idempotent bool, fn fun
 			return Result{}, errs.Wrap(err, errs.Unavailable, "partner call cancelled during backoff")
 		}
 	}
+}
+
+// untilTrial is how many seconds a call the breaker turned away should
+// wait: until the breaker half-opens, or, when it is half-open and its
+// trial calls are under way, a second, by which they have usually decided.
+func (r *Resilient) untilTrial(err error) int {
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return 1
+	}
+	left := time.Until(time.Unix(0, r.opened.Load()).Add(r.cfg.Breaker.OpenFor))
+	return max(ceilSeconds(left), 1)
 }
 
 // waitToken takes a token from the client-side limiter, waiting up to

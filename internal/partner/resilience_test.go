@@ -192,6 +192,59 @@ func TestBreakerOpensAndHalfOpens(t *testing.T) {
 	}
 }
 
+// TestBreakerSaysWhenToTryAgain: a call the open breaker turns away is
+// told to come back when the breaker half-opens, not a whole OpenFor
+// later; one turned away while the half-open trial is under way, in a
+// second.
+func TestBreakerSaysWhenToTryAgain(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Attempts = 1
+	cfg.Breaker = partner.BreakerConfig{Failures: 1, OpenFor: 3 * time.Second, HalfOpenRequests: 1}
+	var healthy atomic.Bool
+	trial := make(chan struct{})
+	release := make(chan struct{})
+	f := &fake{idempotent: true, answer: func(context.Context, int) (partner.Result, error) {
+		if !healthy.Load() {
+			return partner.Result{}, status(503, "")
+		}
+		close(trial)
+		<-release
+		return ok, nil
+	}}
+	r := partner.Wrap(f, cfg, nil, nil)
+	retryAfter := func() int {
+		t.Helper()
+		_, err := r.Check(t.Context(), partner.Request{})
+		e, _ := errs.As(err)
+		if e == nil || e.Kind != errs.Unavailable {
+			t.Fatalf("turned away: %v", err)
+		}
+		return e.RetryAfterSeconds
+	}
+	opened := time.Now()
+	retryAfter() // the failure that opens it
+	if got := retryAfter(); got != 3 {
+		t.Fatalf("right after opening: retry after %d s, want 3", got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got, left := retryAfter(), time.Until(opened.Add(3*time.Second)); got < 1 || got >= 3 || time.Duration(got)*time.Second < left {
+		t.Fatalf("%s before it half-opens: retry after %d s", left.Round(time.Millisecond), got)
+	}
+	time.Sleep(time.Until(opened.Add(3*time.Second + 100*time.Millisecond)))
+	healthy.Store(true)
+	done := make(chan error, 1)
+	go func() { _, err := r.Check(t.Context(), partner.Request{}); done <- err }()
+	<-trial
+	if got := retryAfter(); got != 1 {
+		t.Fatalf("while the trial is under way: retry after %d s, want 1", got)
+	}
+	close(release)
+	if err := <-done; err != nil || r.BreakerState() != "closed" {
+		t.Fatalf("trial: %v, breaker %s", err, r.BreakerState())
+	}
+}
+
 func TestBreakerIgnoresClientErrors(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
