@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -81,7 +82,7 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 	// delivery to an endpoint whose breaker is open costs next to nothing.
 	g := s.gates.get(p.EndpointID)
 	if g.cb != nil && g.cb.State() == gobreaker.StateOpen {
-		return postpone("webhook endpoint is unavailable (circuit open)", s.cfg.BreakerCooldown)
+		return postpone("webhook endpoint is unavailable (circuit open)", g.untilTrial(gobreaker.ErrOpenState, s.cfg.BreakerCooldown))
 	}
 	if !g.acquire(ctx, g.slotWait(s.cfg.SlotWait)) {
 		return postpone("webhook endpoint has too many deliveries in flight", time.Second)
@@ -200,7 +201,7 @@ func (s *Service) attempt(ctx context.Context, ep Endpoint, d Delivery, ev outbo
 	})
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		return outcome{}, postpone("webhook endpoint is unavailable (circuit open)", s.cfg.BreakerCooldown)
+		return outcome{}, postpone("webhook endpoint is unavailable (circuit open)", g.untilTrial(err, s.cfg.BreakerCooldown))
 	case err != nil && !errors.Is(err, errAttemptFailed):
 		return outcome{}, err
 	}
@@ -402,8 +403,9 @@ type gates struct {
 }
 
 type gate struct {
-	slots chan struct{}
-	cb    *gobreaker.CircuitBreaker[outcome] // nil: breaker disabled
+	slots  chan struct{}
+	cb     *gobreaker.CircuitBreaker[outcome] // nil: breaker disabled
+	opened atomic.Int64                       // when cb last opened, Unix nanoseconds
 
 	mu   sync.Mutex
 	ewma time.Duration // attempt latency, moving average; zero: none yet
@@ -418,6 +420,18 @@ func (g *gate) observe(d time.Duration) {
 		return
 	}
 	g.ewma += (d - g.ewma) / 5
+}
+
+// untilTrial is how long an attempt the breaker turned away (err) waits:
+// until the breaker half-opens after cooldown, or, when it is half-open and
+// its trial attempt is under way, a second, by which it has usually
+// decided: a delivery turned away late in an outage is not held back a
+// whole cooldown after the endpoint answers again.
+func (g *gate) untilTrial(err error, cooldown time.Duration) time.Duration {
+	if errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return time.Second
+	}
+	return max(time.Until(time.Unix(0, g.opened.Load()).Add(cooldown)), time.Second)
 }
 
 // minSlotWait is the least an attempt waits for a slot: a burst as large
@@ -461,6 +475,11 @@ func (gs *gates) get(endpointID string) *gate {
 			MaxRequests: 1,
 			Timeout:     gs.cfg.BreakerCooldown,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
+			OnStateChange: func(_ string, _, to gobreaker.State) {
+				if to == gobreaker.StateOpen {
+					g.opened.Store(time.Now().UnixNano())
+				}
+			},
 			// Our own cancellation or deadline says nothing about the endpoint.
 			IsExcluded: func(err error) bool {
 				return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)

@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // A burst to a fast endpoint waits for a slot (here 10 ms) instead of
@@ -50,5 +53,49 @@ func TestGateSlotWait(t *testing.T) {
 	}
 	if w := g.slotWait(10 * time.Millisecond); w != 10*time.Millisecond {
 		t.Fatalf("a SlotWait below the floor: waits %s", w)
+	}
+}
+
+// TestGateSaysWhenToTryAgain: an attempt the endpoint's open breaker turns
+// away waits until the breaker half-opens, not a whole cooldown from the
+// turn-away; one turned away while the half-open trial is under way, a
+// second.
+func TestGateSaysWhenToTryAgain(t *testing.T) {
+	t.Parallel()
+	const cooldown = 3 * time.Second
+	g := newGates(Config{MaxInFlight: 4, BreakerFailures: 1, BreakerCooldown: cooldown}).get("ep")
+	opened := time.Now()
+	if _, err := g.cb.Execute(func() (outcome, error) { return outcome{}, errAttemptFailed }); !errors.Is(err, errAttemptFailed) {
+		t.Fatal(err)
+	}
+	_, err := g.cb.Execute(func() (outcome, error) { return outcome{}, nil })
+	if !errors.Is(err, gobreaker.ErrOpenState) {
+		t.Fatalf("breaker not open: %v", err)
+	}
+	if got := g.untilTrial(err, cooldown); got > cooldown || got < cooldown-time.Second {
+		t.Fatalf("right after opening: wait %s, want about %s", got, cooldown)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got, left := g.untilTrial(err, cooldown), time.Until(opened.Add(cooldown)); got > left+50*time.Millisecond || got < time.Second {
+		t.Fatalf("%s before it half-opens: wait %s", left.Round(time.Millisecond), got)
+	}
+	time.Sleep(time.Until(opened.Add(cooldown + 100*time.Millisecond)))
+	trial, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.cb.Execute(func() (outcome, error) { close(trial); <-release; return outcome{}, nil })
+		done <- err
+	}()
+	<-trial
+	_, err = g.cb.Execute(func() (outcome, error) { return outcome{}, nil })
+	if !errors.Is(err, gobreaker.ErrTooManyRequests) {
+		t.Fatalf("second call while the trial is under way: %v", err)
+	}
+	if got := g.untilTrial(err, cooldown); got != time.Second {
+		t.Fatalf("while the trial is under way: wait %s, want 1s", got)
+	}
+	close(release)
+	if err := <-done; err != nil || g.cb.State() != gobreaker.StateClosed {
+		t.Fatalf("trial: %v, breaker %s", err, g.cb.State())
 	}
 }
