@@ -63,18 +63,24 @@ type faultEnv struct {
 	hold time.Duration
 }
 
+// killWorker SIGKILLs one of the two workers halfway through and restarts
+// it 3 s later.
+func killWorker(f *faultEnv) []step {
+	w := f.c.Workers[0]
+	return []step{
+		{At: 0.5, Name: "SIGKILL " + w.Name, Do: func(context.Context) error { return w.Kill() }},
+		{At: 0.5, Wait: 3 * time.Second, Name: "restart " + w.Name, Do: func(ctx context.Context) error { return f.c.Restart(ctx, w) }},
+	}
+}
+
 // Scenarios lists the suite in the order it runs; the first is the
 // baseline.
 func Scenarios() []Scenario {
 	return []Scenario{
 		{Name: "baseline", Doc: "no fault"},
-		{Name: "worker-kill", Doc: "SIGKILL one of two workers halfway through, restart it 3 s later", steps: func(f *faultEnv) []step {
-			w := f.c.Workers[0]
-			return []step{
-				{At: 0.5, Name: "SIGKILL " + w.Name, Do: func(context.Context) error { return w.Kill() }},
-				{At: 0.5, Wait: 3 * time.Second, Name: "restart " + w.Name, Do: func(ctx context.Context) error { return f.c.Restart(ctx, w) }},
-			}
-		}},
+		{Name: "worker-kill", Doc: "SIGKILL one of two workers halfway through, restart it 3 s later", steps: killWorker},
+		{Name: "worker-kill-busy", Doc: "as worker-kill, with every simulated partner 15x slower, so that the kill orphans runs in flight",
+			LatencyFactor: 15, steps: killWorker},
 		{Name: "redis-flushall", Doc: "FLUSHALL halfway through: every queued task is gone", steps: func(f *faultEnv) []step {
 			return []step{{At: 0.5, Name: "redis FLUSHALL", Do: f.c.Redis.FlushAll}}
 		}},
