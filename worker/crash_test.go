@@ -478,3 +478,26 @@ func TestMarkDeadFollowsTheBeats(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadServers: a server is dead when its process's beats stalled, or
+// when a newer server is listed under its process name (its container
+// restarted in place and the new process took its pid, and beats under
+// its name); each with the time by which it was gone.
+func TestDeadServers(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	old := &asynq.ServerInfo{ID: "old", Host: "pod-a", PID: 1, Started: t0}
+	successor := &asynq.ServerInfo{ID: "new", Host: "pod-a", PID: 1, Started: t0.Add(5 * time.Second)}
+	stalledOne := &asynq.ServerInfo{ID: "stalled", Host: "pod-b", PID: 1, Started: t0}
+	live := &asynq.ServerInfo{ID: "live", Host: "pod-c", PID: 1, Started: t0}
+	moved := t0.Add(20 * time.Second)
+	got := deadServers([]*asynq.ServerInfo{successor, live, old, stalledOne}, map[string]time.Time{"pod-b:1": moved})
+	want := map[string]time.Time{"old": successor.Started, "stalled": moved.Add(queue.LivenessEvery)}
+	if len(got) != len(want) {
+		t.Fatalf("dead %d servers, want %d: %+v", len(got), len(want), got)
+	}
+	for _, d := range got {
+		if since, ok := want[d.info.ID]; !ok || !d.since.Equal(since) {
+			t.Fatalf("dead %s since %s; want %v", d.info.ID, d.since, want)
+		}
+	}
+}

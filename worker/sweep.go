@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -266,7 +267,8 @@ const WatchEvery = queue.LivenessEvery / 2
 // their work. A server counts as dead once its process's beat counter
 // stayed put while this process's moved twice (queue.Stalls): 4-5 s after
 // the death, where asynq forgets a server up to 10 s after its last
-// heartbeat and the periodic sweep wants work StaleAfter old. From then on
+// heartbeat and the periodic sweep wants work StaleAfter old; or at once
+// when a newer server is listed under its process name (deadServers). From then on
 // its tasks count as held by no one (heldByLiveWorker); once the death is
 // ListedWithin old, the watcher sweeps with ListedWithin as the window:
 // what the dead process ran is that old, and a live server's runs that old
@@ -293,16 +295,14 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 		if err != nil {
 			continue
 		}
-		var dead []*asynq.ServerInfo
-		for _, s := range servers {
-			if _, ok := stalled[queue.ProcessName(s.Host, s.PID)]; ok {
-				dead = append(dead, s)
-			}
+		dead := deadServers(servers, stalled)
+		infos := make([]*asynq.ServerInfo, len(dead))
+		for i, d := range dead {
+			infos[i] = d.info
 		}
-		for _, s := range r.markDead(dead) {
-			moved := stalled[queue.ProcessName(s.Host, s.PID)]
-			// It died at most a renewal after its counter last moved.
-			if at := moved.Add(queue.LivenessEvery + ListedWithin); at.After(due) {
+		for _, s := range r.markDead(infos) {
+			since := dead[slices.IndexFunc(dead, func(d deadServer) bool { return d.info == s })].since
+			if at := since.Add(ListedWithin); at.After(due) {
 				due = at
 			}
 			log.WarnContext(ctx, "a worker process stopped beating: its work is swept for", "host", s.Host, "pid", s.PID,
@@ -318,4 +318,38 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			log.WarnContext(ctx, "sweep after a worker died", "err", err) // the periodic sweep makes up for it
 		}
 	}
+}
+
+// deadServer is a listed asynq server whose process is gone, and a time
+// by which it was.
+type deadServer struct {
+	info  *asynq.ServerInfo
+	since time.Time
+}
+
+// deadServers returns the servers whose process is gone: its beats
+// stalled (stalled, by process name: it died at most a renewal after its
+// counter last moved), or a newer server was started under its process
+// name, which only a process that reused its pid can do (a container
+// restarted in place, whose new process then beats under the same name,
+// hiding the stall); it was gone by then. A process runs one server.
+func deadServers(servers []*asynq.ServerInfo, stalled map[string]time.Time) []deadServer {
+	newest := map[string]*asynq.ServerInfo{}
+	for _, s := range servers {
+		name := queue.ProcessName(s.Host, s.PID)
+		if n := newest[name]; n == nil || s.Started.After(n.Started) {
+			newest[name] = s
+		}
+	}
+	var dead []deadServer
+	for _, s := range servers {
+		name := queue.ProcessName(s.Host, s.PID)
+		switch moved, ok := stalled[name]; {
+		case newest[name] != s:
+			dead = append(dead, deadServer{info: s, since: newest[name].Started})
+		case ok:
+			dead = append(dead, deadServer{info: s, since: moved.Add(queue.LivenessEvery)})
+		}
+	}
+	return dead
 }
