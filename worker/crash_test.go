@@ -447,23 +447,23 @@ func TestLeaseRecoveryTime(t *testing.T) {
 // Redis for a while, not dead); the sweep is due once per death.
 func TestMarkDeadFollowsTheBeats(t *testing.T) {
 	r := &Requeue{}
-	a, b := &asynq.ServerInfo{ID: "a"}, &asynq.ServerInfo{ID: "b"}
-	ids := func(ss []*asynq.ServerInfo) []string {
+	a, b := deadServer{info: &asynq.ServerInfo{ID: "a"}}, deadServer{info: &asynq.ServerInfo{ID: "b"}}
+	ids := func(ds []deadServer) []string {
 		var out []string
-		for _, s := range ss {
-			out = append(out, s.ID)
+		for _, d := range ds {
+			out = append(out, d.info.ID)
 		}
 		return out
 	}
 	for i, step := range []struct {
-		dead, fresh []*asynq.ServerInfo
+		dead, fresh []deadServer
 		changed     bool
 	}{
-		{[]*asynq.ServerInfo{a}, []*asynq.ServerInfo{a}, true},
-		{[]*asynq.ServerInfo{a, b}, []*asynq.ServerInfo{b}, true},
-		{[]*asynq.ServerInfo{a, b}, nil, false},
-		{[]*asynq.ServerInfo{b}, nil, true}, // a beats again
-		{[]*asynq.ServerInfo{a, b}, []*asynq.ServerInfo{a}, true},
+		{[]deadServer{a}, []deadServer{a}, true},
+		{[]deadServer{a, b}, []deadServer{b}, true},
+		{[]deadServer{a, b}, nil, false},
+		{[]deadServer{b}, nil, true}, // a beats again
+		{[]deadServer{a, b}, []deadServer{a}, true},
 	} {
 		r.held = map[string]bool{"task": true}
 		if got := ids(r.markDead(step.dead)); !slices.Equal(got, ids(step.fresh)) {

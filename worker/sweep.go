@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -122,7 +121,7 @@ type Requeue struct {
 	held    map[string]bool
 	heldAt  time.Time
 	holdTTL time.Duration
-	// dead are the asynq servers whose process stopped beating
+	// dead are the asynq servers whose process is gone
 	// (WatchWorkers): asynq lists them for up to 10 s more, but what they
 	// hold is held by no one.
 	dead map[string]bool
@@ -232,19 +231,19 @@ func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 	return r.held[taskID], nil
 }
 
-// markDead records the servers whose process stopped beating, in place of
-// those recorded before: one that beats again (it was cut off from Redis
-// for a while, not dead) counts as live again, and one asynq no longer
-// lists is forgotten. It reports the servers newly dead.
-func (r *Requeue) markDead(dead []*asynq.ServerInfo) []*asynq.ServerInfo {
+// markDead records the servers whose process is gone, in place of those
+// recorded before: one that beats again (it was cut off from Redis for a
+// while, not dead) counts as live again, and one asynq no longer lists is
+// forgotten. It reports the servers newly dead.
+func (r *Requeue) markDead(dead []deadServer) []deadServer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := make(map[string]bool, len(dead))
-	var fresh []*asynq.ServerInfo
-	for _, s := range dead {
-		now[s.ID] = true
-		if !r.dead[s.ID] {
-			fresh = append(fresh, s)
+	var fresh []deadServer
+	for _, d := range dead {
+		now[d.info.ID] = true
+		if !r.dead[d.info.ID] {
+			fresh = append(fresh, d)
 		}
 	}
 	if len(fresh) > 0 || len(now) != len(r.dead) {
@@ -295,18 +294,12 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 		if err != nil {
 			continue
 		}
-		dead := deadServers(servers, stalled)
-		infos := make([]*asynq.ServerInfo, len(dead))
-		for i, d := range dead {
-			infos[i] = d.info
-		}
-		for _, s := range r.markDead(infos) {
-			since := dead[slices.IndexFunc(dead, func(d deadServer) bool { return d.info == s })].since
-			if at := since.Add(ListedWithin); at.After(due) {
+		for _, d := range r.markDead(deadServers(servers, stalled)) {
+			if at := d.since.Add(ListedWithin); at.After(due) {
 				due = at
 			}
-			log.WarnContext(ctx, "a worker process stopped beating: its work is swept for", "host", s.Host, "pid", s.PID,
-				"active_tasks", len(s.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
+			log.WarnContext(ctx, "a worker process died: its work is swept for", "host", d.info.Host, "pid", d.info.PID,
+				"sign", d.sign, "active_tasks", len(d.info.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
 		}
 		if due.IsZero() || time.Now().Before(due) {
 			continue
@@ -325,6 +318,7 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 type deadServer struct {
 	info  *asynq.ServerInfo
 	since time.Time
+	sign  string // what told: "beats stopped", "restarted in place"
 }
 
 // deadServers returns the servers whose process is gone: its beats
@@ -346,9 +340,9 @@ func deadServers(servers []*asynq.ServerInfo, stalled map[string]time.Time) []de
 		name := queue.ProcessName(s.Host, s.PID)
 		switch moved, ok := stalled[name]; {
 		case newest[name] != s:
-			dead = append(dead, deadServer{info: s, since: newest[name].Started})
+			dead = append(dead, deadServer{info: s, since: newest[name].Started, sign: "restarted in place"})
 		case ok:
-			dead = append(dead, deadServer{info: s, since: moved.Add(queue.LivenessEvery)})
+			dead = append(dead, deadServer{info: s, since: moved.Add(queue.LivenessEvery), sign: "beats stopped"})
 		}
 	}
 	return dead
