@@ -242,7 +242,7 @@ func newFixture(t *testing.T, opts ...fixtureOpt) *fixture {
 		if c.TLS != nil {
 			c.TLS = tlsCfg
 		}
-		c.Breaker = partner.BreakerConfig{Failures: 3, OpenFor: time.Second, HalfOpenRequests: 1}
+		c.Breaker = partner.BreakerConfig{Failures: 3, OpenFor: time.Second, MaxOpenFor: 4 * time.Second, HalfOpenRequests: 1}
 		if o.partner != nil {
 			o.partner(&c)
 		}

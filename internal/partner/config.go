@@ -95,8 +95,12 @@ type RateLimit struct {
 type BreakerConfig struct {
 	// Failures is the number of consecutive failures that opens it.
 	Failures uint32 `yaml:"failures" json:"failures"`
-	// OpenFor is how long it stays open before half-opening.
-	OpenFor time.Duration `yaml:"openFor" json:"openFor"`
+	// OpenFor is how long its first opening lasts before a trial call
+	// (default 5 s); each trial that fails doubles the next opening, up
+	// to MaxOpenFor (default 1 min, never less than OpenFor). A trial
+	// that succeeds closes it.
+	OpenFor    time.Duration `yaml:"openFor" json:"openFor"`
+	MaxOpenFor time.Duration `yaml:"maxOpenFor" json:"maxOpenFor"`
 	// HalfOpenRequests is how many trial calls pass while half-open.
 	HalfOpenRequests uint32 `yaml:"halfOpenRequests" json:"halfOpenRequests"`
 }
@@ -167,7 +171,10 @@ func (c *Config) applyDefaults() {
 			p.Breaker.Failures = 5
 		}
 		if p.Breaker.OpenFor == 0 {
-			p.Breaker.OpenFor = 30 * time.Second
+			p.Breaker.OpenFor = 5 * time.Second
+		}
+		if p.Breaker.MaxOpenFor == 0 {
+			p.Breaker.MaxOpenFor = max(time.Minute, p.Breaker.OpenFor)
 		}
 		if p.Breaker.HalfOpenRequests == 0 {
 			p.Breaker.HalfOpenRequests = 1
@@ -229,6 +236,9 @@ func (c Config) Validate() error {
 		}
 		if p.MaxInFlight < 1 {
 			f.Add(at+".maxInFlight", "must be at least 1")
+		}
+		if p.Breaker.OpenFor < 0 || p.Breaker.MaxOpenFor < p.Breaker.OpenFor {
+			f.Add(at+".breaker.maxOpenFor", "must be at least openFor")
 		}
 		for _, m := range []struct {
 			k string

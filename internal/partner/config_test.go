@@ -46,6 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		"local check":      `partners: [{name: a1, protocol: x, jurisdiction: USA, checks: [DOCUMENT_MRZ], baseURL: "http://x"}]`,
 		"duplicate":        `partners: [{name: a1, protocol: x, jurisdiction: USA, checks: [WATCHLIST], baseURL: "http://x"}, {name: a1, protocol: x, jurisdiction: USA, checks: [WATCHLIST], baseURL: "http://x"}]`,
 		"price currency":   `partners: [{name: a1, protocol: x, jurisdiction: USA, checks: [WATCHLIST], baseURL: "http://x", price: {amount: 5}}]`,
+		"breaker backoff":  `partners: [{name: a1, protocol: x, jurisdiction: USA, checks: [WATCHLIST], baseURL: "http://x", breaker: {openFor: 10s, maxOpenFor: 5s}}]`,
 	}
 	for name, y := range cases {
 		if _, err := partner.ParseConfig(strings.NewReader(y)); !errs.Is(err, errs.Invalid) {

@@ -5,34 +5,35 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
+	"github.com/borderproof/borderproof/internal/breaker"
+
 	"github.com/borderproof/borderproof/internal/errs"
 )
 
 // Resilient wraps a Partner with the per-partner policy from its config:
 // a timeout per attempt, retries with jittered exponential backoff on
-// retryable failures only, Retry-After honoured, a circuit breaker, a
-// client-side rate limiter, a bound on calls in flight, and metrics.
+// retryable failures only, Retry-After honoured, a circuit breaker whose
+// openings back off (internal/breaker: OpenFor, doubled by each failed
+// trial up to MaxOpenFor), a client-side rate limiter, a bound on calls in
+// flight, and metrics.
 //
 // Errors it returns are *errs.Error: RateLimited (with RetryAfterSeconds)
 // when the partner or our own limiter says wait, Unavailable (with
 // RetryAfterSeconds) when the breaker is open, both of which the worker
 // treats as "try later", not as a failure. An open breaker names the time
-// left until it half-opens, not its whole OpenFor, and a half-open one
-// whose trial calls are under way a second: a check turned away late in
-// an outage then comes back when the partner may be tried again, not a
-// whole OpenFor after.
+// left until its trial call, and a half-open one whose trial calls are
+// under way a second: a check turned away late in an outage then comes
+// back when the partner may be tried again.
 type Resilient struct {
 	inner   Partner
 	cfg     PartnerConfig
-	breaker *gobreaker.CircuitBreaker[Result]
-	opened  atomic.Int64 // when the breaker last opened, Unix nanoseconds
+	breaker *breaker.Breaker[Result]
 	limiter *rate.Limiter
 	sem     *semaphore.Weighted
 	m       *Metrics
@@ -63,18 +64,18 @@ func Wrap(p Partner, cfg PartnerConfig, m *Metrics, logger *slog.Logger) *Resili
 	}
 	name := p.Name()
 	m.breaker.WithLabelValues(name).Set(0)
-	r.breaker = gobreaker.NewCircuitBreaker[Result](gobreaker.Settings{
-		Name:        name,
-		MaxRequests: cfg.Breaker.HalfOpenRequests,
-		Timeout:     cfg.Breaker.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= cfg.Breaker.Failures
-		},
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
-				r.opened.Store(time.Now().UnixNano())
-			}
+	r.breaker = breaker.New[Result](breaker.Settings{
+		Name:             name,
+		Failures:         cfg.Breaker.Failures,
+		HalfOpenRequests: cfg.Breaker.HalfOpenRequests,
+		OpenFor:          cfg.Breaker.OpenFor,
+		MaxOpenFor:       cfg.Breaker.MaxOpenFor,
+		OnStateChange: func(from, to gobreaker.State, openFor time.Duration) {
 			m.breaker.WithLabelValues(name).Set(float64(breakerValue(to)))
+			if to == gobreaker.StateOpen {
+				r.log.Warn("partner circuit breaker", "from", from.String(), "to", to.String(), "open_for", openFor)
+				return
+			}
 			r.log.Warn("partner circuit breaker", "from", from.String(), "to", to.String())
 		},
 		IsSuccessful: breakerSuccess,
@@ -180,10 +181,10 @@ func (r *Resilient) call(ctx context.Context, op string, idempotent bool, fn fun
 		if err == nil {
 			return res, nil
 		}
-		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		if oe := (*breaker.OpenError)(nil); errors.As(err, &oe) {
 			e := errs.Wrap(&CallError{Partner: name, Code: "BREAKER_OPEN", NotProcessed: true, Err: err},
 				errs.Unavailable, "partner circuit open")
-			e.RetryAfterSeconds = r.untilTrial(err)
+			e.RetryAfterSeconds = max(ceilSeconds(oe.Wait), 1)
 			return Result{}, e
 		}
 		if ctx.Err() != nil {
@@ -212,17 +213,6 @@ func (r *Resilient) call(ctx context.Context, op string, idempotent bool, fn fun
 			return Result{}, errs.Wrap(err, errs.Unavailable, "partner call cancelled during backoff")
 		}
 	}
-}
-
-// untilTrial is how many seconds a call the breaker turned away should
-// wait: until the breaker half-opens, or, when it is half-open and its
-// trial calls are under way, a second, by which they have usually decided.
-func (r *Resilient) untilTrial(err error) int {
-	if errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return 1
-	}
-	left := time.Until(time.Unix(0, r.opened.Load()).Add(r.cfg.Breaker.OpenFor))
-	return max(ceilSeconds(left), 1)
 }
 
 // waitToken takes a token from the client-side limiter, waiting up to

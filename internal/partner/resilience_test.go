@@ -245,6 +245,45 @@ func TestBreakerSaysWhenToTryAgain(t *testing.T) {
 	}
 }
 
+// TestBreakerBacksOff: a trial call that fails opens the breaker for twice
+// as long, up to MaxOpenFor, and turned-away calls are told so; the
+// partner sees one call per opening.
+func TestBreakerBacksOff(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Attempts = 1
+	cfg.Breaker = partner.BreakerConfig{Failures: 1, OpenFor: time.Second, MaxOpenFor: 2 * time.Second, HalfOpenRequests: 1}
+	f := &fake{idempotent: true, answer: func(context.Context, int) (partner.Result, error) {
+		return partner.Result{}, status(503, "")
+	}}
+	r := partner.Wrap(f, cfg, nil, nil)
+	check := func() *errs.Error {
+		t.Helper()
+		_, err := r.Check(t.Context(), partner.Request{})
+		e, _ := errs.As(err)
+		if e == nil || e.Kind != errs.Unavailable {
+			t.Fatalf("err = %v", err)
+		}
+		return e
+	}
+	check() // opens it for 1 s
+	if e := check(); e.RetryAfterSeconds != 1 {
+		t.Fatalf("first opening: retry after %d s, want 1", e.RetryAfterSeconds)
+	}
+	for i, want := range []int{2, 2} {
+		time.Sleep(time.Duration(i+1)*time.Second + 100*time.Millisecond) // the opening ends
+		if e := check(); e.RetryAfterSeconds != 0 {
+			t.Fatalf("the trial was turned away: retry after %d s", e.RetryAfterSeconds)
+		}
+		if e := check(); e.RetryAfterSeconds != want {
+			t.Fatalf("after a failed trial: retry after %d s, want %d", e.RetryAfterSeconds, want)
+		}
+	}
+	if n := f.calls.Load(); n != 3 {
+		t.Fatalf("partner called %d times, want 3 (one per opening)", n)
+	}
+}
+
 func TestBreakerIgnoresClientErrors(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()

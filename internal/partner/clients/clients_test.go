@@ -72,11 +72,16 @@ func TestBreakerOverHTTP(t *testing.T) {
 	if _, err := r.Check(t.Context(), req); err == nil || r.BreakerState() != "open" {
 		t.Fatalf("failed trial: state %s err %v", r.BreakerState(), err)
 	}
-	// Partner recovers: the next trial closes it.
+	// Partner recovers; the failed trial doubled the opening to 400 ms, and
+	// the next trial, after it, closes the breaker.
 	if err := sim.SetFault(partnersim.Watchlist, partnersim.Fault{}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(250 * time.Millisecond)
+	if _, err := r.Check(t.Context(), req); !errors.As(err, &ce) || ce.Code != "BREAKER_OPEN" || r.BreakerState() != "open" {
+		t.Fatalf("250 ms into the second opening: state %s err %v", r.BreakerState(), err)
+	}
+	time.Sleep(200 * time.Millisecond)
 	if _, err := r.Check(t.Context(), req); err != nil || r.BreakerState() != "closed" {
 		t.Fatalf("good trial: state %s err %v", r.BreakerState(), err)
 	}
