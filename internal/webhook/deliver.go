@@ -16,16 +16,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/borderproof/borderproof/internal/breaker"
 	"github.com/borderproof/borderproof/internal/errs"
 	"github.com/borderproof/borderproof/internal/obs"
 	"github.com/borderproof/borderproof/internal/outbox"
@@ -81,8 +80,8 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 	// The endpoint's gate comes first, before any query, so that a
 	// delivery to an endpoint whose breaker is open costs next to nothing.
 	g := s.gates.get(p.EndpointID)
-	if g.cb != nil && g.cb.State() == gobreaker.StateOpen {
-		return postpone("webhook endpoint is unavailable (circuit open)", g.untilTrial(gobreaker.ErrOpenState, s.cfg.BreakerCooldown))
+	if w := g.held(); w > 0 {
+		return postpone("webhook endpoint is unavailable (circuit open)", max(w, time.Second))
 	}
 	if !g.acquire(ctx, g.slotWait(s.cfg.SlotWait)) {
 		return postpone("webhook endpoint has too many deliveries in flight", time.Second)
@@ -199,9 +198,10 @@ func (s *Service) attempt(ctx context.Context, ep Endpoint, d Delivery, ev outbo
 		}
 		return out, nil
 	})
+	var open *breaker.OpenError
 	switch {
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		return outcome{}, postpone("webhook endpoint is unavailable (circuit open)", g.untilTrial(err, s.cfg.BreakerCooldown))
+	case errors.As(err, &open):
+		return outcome{}, postpone("webhook endpoint is unavailable (circuit open)", max(open.Wait, time.Second))
 	case err != nil && !errors.Is(err, errAttemptFailed):
 		return outcome{}, err
 	}
@@ -403,9 +403,8 @@ type gates struct {
 }
 
 type gate struct {
-	slots  chan struct{}
-	cb     *gobreaker.CircuitBreaker[outcome] // nil: breaker disabled
-	opened atomic.Int64                       // when cb last opened, Unix nanoseconds
+	slots chan struct{}
+	cb    *breaker.Breaker[outcome] // nil: breaker disabled
 
 	mu   sync.Mutex
 	ewma time.Duration // attempt latency, moving average; zero: none yet
@@ -422,16 +421,13 @@ func (g *gate) observe(d time.Duration) {
 	g.ewma += (d - g.ewma) / 5
 }
 
-// untilTrial is how long an attempt the breaker turned away (err) waits:
-// until the breaker half-opens after cooldown, or, when it is half-open and
-// its trial attempt is under way, a second, by which it has usually
-// decided: a delivery turned away late in an outage is not held back a
-// whole cooldown after the endpoint answers again.
-func (g *gate) untilTrial(err error, cooldown time.Duration) time.Duration {
-	if errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return time.Second
+// held is how long the endpoint's breaker stays open (zero: closed,
+// half-open or disabled).
+func (g *gate) held() time.Duration {
+	if g.cb == nil {
+		return 0
 	}
-	return max(time.Until(time.Unix(0, g.opened.Load()).Add(cooldown)), time.Second)
+	return g.cb.Held()
 }
 
 // minSlotWait is the least an attempt waits for a slot: a burst as large
@@ -469,17 +465,11 @@ func (gs *gates) get(endpointID string) *gate {
 	}
 	g := &gate{slots: make(chan struct{}, gs.cfg.MaxInFlight)}
 	if gs.cfg.BreakerFailures > 0 {
-		threshold := uint32(gs.cfg.BreakerFailures)
-		g.cb = gobreaker.NewCircuitBreaker[outcome](gobreaker.Settings{
-			Name:        endpointID,
-			MaxRequests: 1,
-			Timeout:     gs.cfg.BreakerCooldown,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
-			OnStateChange: func(_ string, _, to gobreaker.State) {
-				if to == gobreaker.StateOpen {
-					g.opened.Store(time.Now().UnixNano())
-				}
-			},
+		g.cb = breaker.New[outcome](breaker.Settings{
+			Name:       endpointID,
+			Failures:   uint32(gs.cfg.BreakerFailures),
+			OpenFor:    gs.cfg.BreakerCooldown,
+			MaxOpenFor: gs.cfg.BreakerMaxCooldown,
 			// Our own cancellation or deadline says nothing about the endpoint.
 			IsExcluded: func(err error) bool {
 				return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)

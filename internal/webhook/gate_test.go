@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/borderproof/borderproof/internal/breaker"
 )
 
 // A burst to a fast endpoint waits for a slot (here 10 ms) instead of
@@ -56,46 +56,32 @@ func TestGateSlotWait(t *testing.T) {
 	}
 }
 
-// TestGateSaysWhenToTryAgain: an attempt the endpoint's open breaker turns
-// away waits until the breaker half-opens, not a whole cooldown from the
-// turn-away; one turned away while the half-open trial is under way, a
-// second.
-func TestGateSaysWhenToTryAgain(t *testing.T) {
+// TestGateBacksOff: an endpoint's breaker is held open for
+// BreakerCooldown, then, after each failed trial attempt, twice as long up
+// to BreakerMaxCooldown; a disabled breaker holds nothing.
+func TestGateBacksOff(t *testing.T) {
 	t.Parallel()
-	const cooldown = 3 * time.Second
-	g := newGates(Config{MaxInFlight: 4, BreakerFailures: 1, BreakerCooldown: cooldown}).get("ep")
-	opened := time.Now()
-	if _, err := g.cb.Execute(func() (outcome, error) { return outcome{}, errAttemptFailed }); !errors.Is(err, errAttemptFailed) {
-		t.Fatal(err)
+	const cooldown = 200 * time.Millisecond
+	g := newGates(Config{MaxInFlight: 4, BreakerFailures: 1, BreakerCooldown: cooldown, BreakerMaxCooldown: 2 * cooldown}).get("ep")
+	fail := func() (outcome, error) { return outcome{}, errAttemptFailed }
+	for _, want := range []time.Duration{cooldown, 2 * cooldown, 2 * cooldown} {
+		if _, err := g.cb.Execute(fail); !errors.Is(err, errAttemptFailed) {
+			t.Fatalf("attempt turned away: %v", err)
+		}
+		if h := g.held(); h <= want-50*time.Millisecond || h > want {
+			t.Fatalf("held %s, want about %s", h, want)
+		}
+		_, err := g.cb.Execute(fail)
+		var open *breaker.OpenError
+		if !errors.As(err, &open) || open.Wait <= 0 || open.Wait > want {
+			t.Fatalf("while open: %v", err)
+		}
+		time.Sleep(want + 10*time.Millisecond)
 	}
-	_, err := g.cb.Execute(func() (outcome, error) { return outcome{}, nil })
-	if !errors.Is(err, gobreaker.ErrOpenState) {
-		t.Fatalf("breaker not open: %v", err)
+	if _, err := g.cb.Execute(func() (outcome, error) { return outcome{}, nil }); err != nil || g.held() != 0 {
+		t.Fatalf("successful trial: %v, held %s", err, g.held())
 	}
-	if got := g.untilTrial(err, cooldown); got > cooldown || got < cooldown-time.Second {
-		t.Fatalf("right after opening: wait %s, want about %s", got, cooldown)
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if got, left := g.untilTrial(err, cooldown), time.Until(opened.Add(cooldown)); got > left+50*time.Millisecond || got < time.Second {
-		t.Fatalf("%s before it half-opens: wait %s", left.Round(time.Millisecond), got)
-	}
-	time.Sleep(time.Until(opened.Add(cooldown + 100*time.Millisecond)))
-	trial, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := g.cb.Execute(func() (outcome, error) { close(trial); <-release; return outcome{}, nil })
-		done <- err
-	}()
-	<-trial
-	_, err = g.cb.Execute(func() (outcome, error) { return outcome{}, nil })
-	if !errors.Is(err, gobreaker.ErrTooManyRequests) {
-		t.Fatalf("second call while the trial is under way: %v", err)
-	}
-	if got := g.untilTrial(err, cooldown); got != time.Second {
-		t.Fatalf("while the trial is under way: wait %s, want 1s", got)
-	}
-	close(release)
-	if err := <-done; err != nil || g.cb.State() != gobreaker.StateClosed {
-		t.Fatalf("trial: %v, breaker %s", err, g.cb.State())
+	if g := newGates(Config{MaxInFlight: 4, BreakerFailures: -1}).get("ep2"); g.cb != nil || g.held() != 0 {
+		t.Fatal("a disabled breaker holds")
 	}
 }

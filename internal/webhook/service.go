@@ -58,10 +58,14 @@ type Config struct {
 	SlotWait    time.Duration
 	// BreakerFailures is how many consecutive failed attempts open an
 	// endpoint's circuit breaker in this process (default 5; negative
-	// disables the breaker). While open, attempts are postponed for
-	// BreakerCooldown (default 30 s) without counting as failures.
-	BreakerFailures int
-	BreakerCooldown time.Duration
+	// disables the breaker). While open, attempts are postponed without
+	// counting as failures: for BreakerCooldown (default 5 s) the first
+	// time, then for twice as long after each failed trial attempt, up
+	// to BreakerMaxCooldown (default 5 min); an attempt that succeeds
+	// closes it.
+	BreakerFailures    int
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
 	// Now is the clock (default time.Now); tests drive the schedule with it.
 	Now func() time.Time
 	// Client overrides the guarded HTTP client (tests only; production
@@ -108,7 +112,10 @@ func (c Config) withDefaults() Config {
 		c.BreakerFailures = 5
 	}
 	if c.BreakerCooldown <= 0 {
-		c.BreakerCooldown = 30 * time.Second
+		c.BreakerCooldown = 5 * time.Second
+	}
+	if c.BreakerMaxCooldown <= 0 {
+		c.BreakerMaxCooldown = max(5*time.Minute, c.BreakerCooldown)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
