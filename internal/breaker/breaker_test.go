@@ -44,16 +44,17 @@ func TestOpeningsBackOff(t *testing.T) {
 		return err
 	}
 	// turnedAway checks that a call now is turned away without reaching
-	// the service and is told to wait no longer than the opening's rest.
+	// the service and is told to wait no longer than the rest of the
+	// opening that began by opened and lasts d.
 	turnedAway := func(opened time.Time, d time.Duration) {
 		t.Helper()
-		before := calls
+		before, left := calls, time.Until(opened.Add(d))
 		err := call(false)
 		var oe *breaker.OpenError
 		if !errors.As(err, &oe) || !errors.Is(err, gobreaker.ErrOpenState) {
 			t.Fatalf("%s into a %s opening: %v, want turned away", time.Since(opened).Round(time.Millisecond), d, err)
 		}
-		if left := time.Until(opened.Add(d)); oe.Wait <= 0 || oe.Wait > left+5*time.Millisecond {
+		if oe.Wait <= 0 || oe.Wait > left {
 			t.Fatalf("told to wait %s with %s of the opening left", oe.Wait, left)
 		}
 		if calls != before {
@@ -64,10 +65,12 @@ func TestOpeningsBackOff(t *testing.T) {
 		}
 	}
 
-	opened := time.Now()
+	// opened is taken after the call that opens the breaker, so the
+	// opening ends no later than opened plus its length.
 	if err := call(true); !errors.Is(err, errDown) {
 		t.Fatalf("first failure: %v", err)
 	}
+	opened := time.Now()
 	for i, d := range []time.Duration{base, 2 * base, 4 * base, 4 * base} {
 		turnedAway(opened, d)
 		if d > base {
@@ -79,17 +82,16 @@ func TestOpeningsBackOff(t *testing.T) {
 		if i == 3 {
 			break
 		}
-		opened = time.Now()
 		if err := call(true); !errors.Is(err, errDown) {
 			t.Fatalf("trial %d: %v, want it to reach the service", i+1, err)
 		}
+		opened = time.Now()
 	}
 	if err := call(false); err != nil || b.State() != gobreaker.StateClosed {
 		t.Fatalf("successful trial: %v, state %s", err, b.State())
 	}
-	opened = time.Now()
 	_ = call(true)
-	turnedAway(opened, base)
+	turnedAway(time.Now(), base)
 
 	mu.Lock()
 	defer mu.Unlock()

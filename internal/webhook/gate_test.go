@@ -68,7 +68,7 @@ func TestGateBacksOff(t *testing.T) {
 		if _, err := g.cb.Execute(fail); !errors.Is(err, errAttemptFailed) {
 			t.Fatalf("attempt turned away: %v", err)
 		}
-		if h := g.held(); h <= want-50*time.Millisecond || h > want {
+		if h := g.held(); h <= want/2 || h > want {
 			t.Fatalf("held %s, want about %s", h, want)
 		}
 		_, err := g.cb.Execute(fail)
