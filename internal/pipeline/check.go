@@ -242,7 +242,7 @@ func (p *Pipeline) runChecks(ctx context.Context, v verification.Verification, c
 		if document != nil {
 			reuse = &ReuseQuery{VerificationID: v.ID, Digests: in.Digests}
 		}
-		started, reused, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now, reuse)
+		started, reused, err := p.d.Store.StartChecks(ctx, v.InsurerID, starts, now, p.cfg.Process, reuse)
 		if err != nil {
 			return nil, false, err
 		}

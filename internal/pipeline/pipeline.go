@@ -62,12 +62,12 @@ type Store interface {
 	// holds one of the document digests without the person digest.
 	DocumentReused(ctx context.Context, insurerID, exceptID string, documentDigests []string, personDigest string) (bool, error)
 	// StartChecks records an attempt on each item's check that is still
-	// PENDING (attempts+1, the partner, updated_at) with the item's audit
-	// entry, and moves a QUEUED verification to RUNNING, in one
-	// transaction; it returns the ids of the checks it started. With
-	// reuse, it also answers DocumentReused for it, in the same round
-	// trip where the database allows.
-	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time, reuse *ReuseQuery) (started map[string]bool, reused bool, err error)
+	// PENDING (attempts+1, the partner, updated_at, the process starting
+	// it: by) with the item's audit entry, and moves a QUEUED verification
+	// to RUNNING, in one transaction; it returns the ids of the checks it
+	// started. With reuse, it also answers DocumentReused for it, in the
+	// same round trip where the database allows.
+	StartChecks(ctx context.Context, insurerID string, items []StartCheck, at time.Time, by string, reuse *ReuseQuery) (started map[string]bool, reused bool, err error)
 	// CheckProgress counts a verification's checks by state, without
 	// loading them.
 	CheckProgress(ctx context.Context, insurerID, verificationID string) (Progress, error)
@@ -94,6 +94,11 @@ type Store interface {
 	// before, and AWAITING_PARTNER checks whose poll time is before now and
 	// that were not updated since before.
 	StaleChecks(ctx context.Context, before, now time.Time, limit int) ([]CheckRef, error)
+	// ChecksStartedBy lists, across insurers, PENDING checks last started
+	// by the process named proc no later than before, with the PENDING
+	// checks of their verifications that nobody started (a local check,
+	// one the data-sharing rules forbid).
+	ChecksStartedBy(ctx context.Context, proc string, before time.Time, limit int) ([]CheckRef, error)
 	// OverdueChecks lists, across insurers, unanswered checks of
 	// verifications whose deadline is before now.
 	OverdueChecks(ctx context.Context, now time.Time, limit int) ([]CheckRef, error)
@@ -320,6 +325,10 @@ type Config struct {
 	// is wrapped by worker.WithEvidence): the sweeper then queues the score
 	// again of a verification completed EventGrace ago without one.
 	Bundles bool
+	// Process is the name this process's beats go by (queue.ThisProcess),
+	// written on the checks it starts, so that once it is seen to die the
+	// checks it left are swept for at once (SweepStartedBy); "" for none.
+	Process string
 }
 
 func (c Config) withDefaults() Config {

@@ -14,6 +14,7 @@ var GuardedLookups = map[string]string{
 // SweeperQueries are the sweeper's scans, by name, for the plan test.
 var SweeperQueries = map[string]string{
 	"stale checks":            staleChecksSQL,
+	"checks started by":       startedBySQL,
 	"overdue checks":          overdueChecksSQL,
 	"unscored verifications":  unscoredSQL,
 	"unbundled verifications": unbundledSQL,

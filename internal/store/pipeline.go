@@ -344,8 +344,8 @@ const (
 // insurer, one statement for them all: $1 the insurer, $2 the time, then
 // each check's id and partner.
 func startChecksSQL(n int) string {
-	return `UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2
-		FROM (VALUES ` + valueRowsFrom(3, n, 2, nil) + `) AS v
+	return `UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2, started_by = $3
+		FROM (VALUES ` + valueRowsFrom(4, n, 2, nil) + `) AS v
 		WHERE checks.insurer_id = $1 AND checks.id = v.column1 AND checks.status = 'PENDING'
 		RETURNING checks.id, checks.verification_id, (SELECT vv.status FROM verifications vv
 			WHERE vv.insurer_id = checks.insurer_id AND vv.id = checks.verification_id)`
@@ -354,13 +354,14 @@ func startChecksSQL(n int) string {
 // startChecksPGSQL is StartChecks as one PostgreSQL statement (data-modifying
 // CTEs, which SQLite lacks): the attempts, the move of a QUEUED verification
 // to RUNNING and the audit entries of the checks it started, in one round
-// trip where the transaction took five. $1 the insurer, $2 the time; then
-// n rows of check id and partner; then audits rows of the audit entry's
-// columns (audit_log's order) and the id of its check.
+// trip where the transaction took five. $1 the insurer, $2 the time, $3
+// the process starting them; then n rows of check id and partner; then
+// audits rows of the audit entry's columns (audit_log's order) and the id
+// of its check.
 func startChecksPGSQL(n, audits, digests int) string {
 	q := `WITH started AS (
-		UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2
-		FROM (VALUES ` + valueRowsFrom(3, n, 2, nil) + `) AS v
+		UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2, started_by = $3
+		FROM (VALUES ` + valueRowsFrom(4, n, 2, nil) + `) AS v
 		WHERE checks.insurer_id = $1 AND checks.id = v.column1 AND checks.status = 'PENDING'
 		RETURNING checks.id, checks.verification_id
 	), running AS (
@@ -372,25 +373,25 @@ func startChecksPGSQL(n, audits, digests int) string {
 		q += `, audited AS (
 		INSERT INTO audit_log (id, insurer_id, actor, action, verification_id, purpose, request_id, detail, created_at)
 		SELECT a.column1, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9
-		FROM (VALUES ` + valueRowsFrom(3+2*n, audits, 10, map[int]string{8: "bigint"}) + `) AS a
+		FROM (VALUES ` + valueRowsFrom(4+2*n, audits, 10, map[int]string{8: "bigint"}) + `) AS a
 		JOIN started ON started.id = a.column10
 	)`
 	}
 	if digests > 0 {
 		// The blind index's answer (reusedSQL) rides along with each row.
-		return q + ` SELECT id, ` + reusedSQL(3+2*n+10*audits, digests) + ` FROM started`
+		return q + ` SELECT id, ` + reusedSQL(4+2*n+10*audits, digests) + ` FROM started`
 	}
 	return q + ` SELECT id, false FROM started`
 }
 
 // StartChecks counts an attempt on each item's check that is still
-// PENDING, appends the items' audit entries, and moves a QUEUED
-// verification to RUNNING, in one transaction (nothing is written for a
-// check no longer PENDING). It returns the ids of the checks it started,
-// and with reuse, DocumentReused's answer for it: on PostgreSQL in the
-// same statement.
-func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, reuse *pipeline.ReuseQuery) (map[string]bool, bool, error) {
-	started, reused, asked, err := s.startChecks(ctx, insurerID, items, at, reuse)
+// PENDING, names the process starting it (by; "" for none), appends the
+// items' audit entries, and moves a QUEUED verification to RUNNING, in one
+// transaction (nothing is written for a check no longer PENDING). It
+// returns the ids of the checks it started, and with reuse,
+// DocumentReused's answer for it: on PostgreSQL in the same statement.
+func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, by string, reuse *pipeline.ReuseQuery) (map[string]bool, bool, error) {
+	started, reused, asked, err := s.startChecks(ctx, insurerID, items, at, by, reuse)
 	if err != nil || asked || reuse == nil {
 		return started, reused, err
 	}
@@ -399,14 +400,14 @@ func (s *Store) StartChecks(ctx context.Context, insurerID string, items []pipel
 }
 
 // startChecks is StartChecks; asked tells whether reused answers reuse.
-func (s *Store) startChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, reuse *pipeline.ReuseQuery) (started map[string]bool, reused, asked bool, err error) {
+func (s *Store) startChecks(ctx context.Context, insurerID string, items []pipeline.StartCheck, at time.Time, by string, reuse *pipeline.ReuseQuery) (started map[string]bool, reused, asked bool, err error) {
 	started = map[string]bool{}
 	if len(items) == 0 {
 		return started, false, false, nil
 	}
 	query := startChecksSQL(len(items))
-	args := make([]any, 0, 2+2*len(items))
-	args = append(args, insurerID, micros(at))
+	args := make([]any, 0, 3+2*len(items))
+	args = append(args, insurerID, micros(at), nullString(by))
 	for _, it := range items {
 		args = append(args, it.CheckID, it.Partner)
 	}
@@ -1228,6 +1229,14 @@ const (
 		  AND NOT EXISTS (SELECT 1 FROM checks ch WHERE ch.verification_id = v.id
 			AND ch.status IN ('PENDING', 'AWAITING_PARTNER'))
 		ORDER BY v.updated_at LIMIT $2`
+	// The inner scan is on checks_pending_since, whose predicate it
+	// repeats: the PENDING checks are few, and a dead process's among
+	// them fewer; the outer one on checks_verification.
+	startedBySQL = `SELECT c.insurer_id, c.verification_id, c.id, c.status, c.attempts FROM checks c
+		WHERE c.status = 'PENDING' AND (c.started_by IS NULL OR c.started_by = $1 AND c.updated_at <= $2)
+		  AND c.verification_id IN (SELECT d.verification_id FROM checks d
+			WHERE d.status = 'PENDING' AND d.updated_at > 0 AND d.updated_at <= $2 AND d.started_by = $1)
+		ORDER BY c.verification_id, c.id LIMIT $3`
 	unbundledSQL = `SELECT insurer_id, id FROM verifications
 		WHERE status = 'COMPLETED' AND evidence_sha256 IS NULL AND completed_at < $1
 		ORDER BY completed_at LIMIT $2`
@@ -1236,6 +1245,14 @@ const (
 // StaleChecks lists, across insurers, checks whose task may be lost.
 func (s *Store) StaleChecks(ctx context.Context, before, now time.Time, limit int) ([]pipeline.CheckRef, error) {
 	return s.checkRefs(ctx, staleChecksSQL, micros(before), micros(now), limit)
+}
+
+// ChecksStartedBy lists, across insurers, PENDING checks last started by
+// the process named proc no later than before, with the PENDING checks of
+// their verifications that nobody started (the machine-readable zone's,
+// and any the data-sharing rules forbid), which its run would have ended.
+func (s *Store) ChecksStartedBy(ctx context.Context, proc string, before time.Time, limit int) ([]pipeline.CheckRef, error) {
+	return s.checkRefs(ctx, startedBySQL, proc, micros(before), limit)
 }
 
 // OverdueChecks lists, across insurers, unanswered checks past their

@@ -29,7 +29,7 @@ import (
 // startCheck starts one check through StartChecks and reports whether it
 // started.
 func startCheck(ctx context.Context, s *store.Store, insurerID, checkID, partner string, at time.Time, e *audit.Entry) (bool, error) {
-	started, _, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partner, Audit: e}}, at, nil)
+	started, _, err := s.StartChecks(ctx, insurerID, []pipeline.StartCheck{{CheckID: checkID, Partner: partner, Audit: e}}, at, "", nil)
 	return started[checkID], err
 }
 
@@ -501,6 +501,80 @@ func TestUpdateChecksAndScore(t *testing.T) {
 	})
 }
 
+// The checks a process started and left PENDING are listed by its name,
+// up to the time given, with the unstarted checks of their verifications;
+// one another process started since, one answered, one started under the
+// name after that time (a successor that reused the pid), and the
+// unstarted checks of other verifications are not.
+func TestChecksStartedBy(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		ins := acme(t, s)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		v := seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentRegistry, risk.CheckImmigrationStatus,
+			risk.CheckBorderMovements, risk.CheckDocumentMRZ)
+		seedVerification(t, s, ins.ID, at, risk.CheckWatchlist, risk.CheckDocumentMRZ) // nobody's
+		c := v.Checks
+		ids := func(refs []pipeline.CheckRef) []string {
+			var out []string
+			for _, r := range refs {
+				out = append(out, r.CheckID)
+			}
+			slices.Sort(out)
+			return out
+		}
+		want := func(cs ...verification.Check) []string {
+			var out []string
+			for _, ch := range cs {
+				out = append(out, ch.ID)
+			}
+			slices.Sort(out)
+			return out
+		}
+		start := func(by string, when time.Time, cs ...verification.Check) {
+			t.Helper()
+			var items []pipeline.StartCheck
+			for _, ch := range cs {
+				items = append(items, pipeline.StartCheck{CheckID: ch.ID, Partner: "p"})
+			}
+			if started, _, err := s.StartChecks(ctx, ins.ID, items, when, by, nil); err != nil || len(started) != len(cs) {
+				t.Fatalf("start: %v %v", started, err)
+			}
+		}
+		dead, other := "host-a:41", "host-b:7"
+		died := at.Add(time.Second)
+		start(dead, at, c[0], c[1], c[2])
+		start(other, died, c[1])
+		start(dead, died.Add(time.Second), c[3])
+		if ok, err := s.UpdateCheck(ctx, pipeline.CheckUpdate{InsurerID: ins.ID, VerificationID: v.ID, CheckID: c[2].ID,
+			From: []risk.CheckStatus{risk.CheckPending}, Attempts: -1, Status: risk.CheckCompleted, Outcome: "CLEAR", At: died}); err != nil || !ok {
+			t.Fatalf("answer: %v %v", ok, err)
+		}
+		refs, err := s.ChecksStartedBy(ctx, dead, died, 10)
+		if err != nil || !slices.Equal(ids(refs), want(c[0], c[4])) {
+			t.Fatalf("started by the dead process: %+v %v", refs, err)
+		}
+		for _, r := range refs {
+			attempts := 0 // the machine-readable zone's, never started
+			if r.CheckID == c[0].ID {
+				attempts = 1
+			}
+			if r.VerificationID != v.ID || r.InsurerID != ins.ID || r.Status != risk.CheckPending || r.Attempts != attempts {
+				t.Fatalf("ref %+v", r)
+			}
+		}
+		if refs, err := s.ChecksStartedBy(ctx, other, died, 10); err != nil || !slices.Equal(ids(refs), want(c[1], c[4])) {
+			t.Fatalf("started by the other: %+v %v", refs, err)
+		}
+		if refs, err := s.ChecksStartedBy(ctx, dead, at.Add(-time.Microsecond), 10); err != nil || len(refs) != 0 {
+			t.Fatalf("before any start: %+v %v", refs, err)
+		}
+		if refs, err := s.ChecksStartedBy(ctx, dead, died.Add(time.Hour), 10); err != nil || !slices.Equal(ids(refs), want(c[0], c[3], c[4])) {
+			t.Fatalf("up to later: %+v %v", refs, err)
+		}
+	})
+}
+
 // Several answers go in one statement; each check ends exactly as it does
 // when its answer is applied alone, guards included, and the checks
 // started together are started as one at a time would be.
@@ -548,7 +622,7 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 			items = append(items, pipeline.StartCheck{CheckID: c.ID, Partner: "p-" + string(c.Type), Audit: entry(batch, c)})
 		}
 		items = append(items, pipeline.StartCheck{CheckID: alone.Checks[0].ID, Partner: "foreign"}) // another verification's: started too
-		started, _, err := s.StartChecks(ctx, ins.ID, items, at, nil)
+		started, _, err := s.StartChecks(ctx, ins.ID, items, at, "", nil)
 		if err != nil || len(started) != 4 {
 			t.Fatalf("start together: %v %v", started, err)
 		}
@@ -634,7 +708,7 @@ func TestCheckBatchesMatchOneByOne(t *testing.T) {
 		}
 		again, _, err := s.StartChecks(ctx, ins.ID, []pipeline.StartCheck{
 			{CheckID: batch.Checks[0].ID, Partner: "late", Audit: entry(batch, batch.Checks[0])},
-			{CheckID: batch.Checks[2].ID, Partner: "p-" + string(batch.Checks[2].Type), Audit: entry(batch, batch.Checks[2])}}, at, nil)
+			{CheckID: batch.Checks[2].ID, Partner: "p-" + string(batch.Checks[2].Type), Audit: entry(batch, batch.Checks[2])}}, at, "", nil)
 		if err != nil || len(again) != 1 || !again[batch.Checks[2].ID] || audits(batch) != 4 {
 			t.Fatalf("start again: %v %v, %d audit entries", again, err, audits(batch))
 		}
@@ -902,7 +976,7 @@ func TestRunInputsMatchTheirReads(t *testing.T) {
 				if c.Type != risk.CheckWatchlist {
 					continue
 				}
-				_, reused, err := s.StartChecks(ctx, sd.v.InsurerID, []pipeline.StartCheck{{CheckID: c.ID, Partner: "sim"}}, t0,
+				_, reused, err := s.StartChecks(ctx, sd.v.InsurerID, []pipeline.StartCheck{{CheckID: c.ID, Partner: "sim"}}, t0, "",
 					&pipeline.ReuseQuery{VerificationID: sd.v.ID, Digests: in.Digests})
 				if err != nil || reused != sd.reused {
 					t.Errorf("%s %v: reused at the start %v %v, want %v", sd.person, sd.docs, reused, err, sd.reused)

@@ -76,8 +76,8 @@ func TestGuardedLookupsUseKeys(t *testing.T) {
 		t.Fatalf("partial indexes %v: the sweeper's are missing", partial)
 	}
 	args := map[string][]any{
-		"start a check":             {insurerID, int64(1), cid, "partner"},
-		"start checks":              {insurerID, int64(1), cid, "a", cid, "b", cid, "c", cid, "d"},
+		"start a check":             {insurerID, int64(1), "host:1", cid, "partner"},
+		"start checks":              {insurerID, int64(1), "host:1", cid, "a", cid, "b", cid, "c", cid, "d"},
 		"run a verification":        {insurerID, vid, int64(1)},
 		"a verification's progress": {insurerID, vid},
 	}
@@ -113,6 +113,7 @@ func TestSweeperQueriesUseTheirIndexes(t *testing.T) {
 	s, _, _, _ := planFixture(t)
 	want := map[string][]string{
 		"stale checks":            {"checks_pending_since", "checks_awaiting_poll"},
+		"checks started by":       {"checks_pending_since"},
 		"overdue checks":          {"verifications_open_deadline_at"},
 		"unscored verifications":  {"verifications_open_since"},
 		"unbundled verifications": {"verifications_unbundled"},
@@ -129,6 +130,9 @@ func TestSweeperQueriesUseTheirIndexes(t *testing.T) {
 		a := make([]any, n)
 		for i := range a {
 			a[i] = int64(1)
+		}
+		if name == "checks started by" {
+			a[0] = "host:1" // the process name
 		}
 		plan, scans := explain(t, s, true, query, a...)
 		for _, want := range idx {
