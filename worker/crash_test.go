@@ -265,7 +265,9 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 // flight, and the process watching the workers' beats sweeps for its work
 // once they stop (WatchWorkers), without the work having to be StaleAfter
 // (10 s) old and with no periodic sweep: asynq alone would run the dead
-// worker's tasks again only once their 30 s lease lapsed.
+// worker's tasks again only once their 30 s lease lapsed. The checks the
+// dead worker had started carry its name and are queued again as soon as
+// its death is seen (SweepStartedBy).
 func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.slowPartners(300 * time.Millisecond)
@@ -294,10 +296,11 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	w := f.worker(ctx, 20)
 	go w.Run(ctx)
 	f.waitAll(ids, 25*time.Second, 0)
-	if got := counterValue(t, f.metrics, pipeline.SweepCheck); got == 0 {
-		t.Fatal("the sweep after the death recovered no check")
+	if got := counterValue(t, f.metrics, pipeline.SweepDeadWorker); got == 0 {
+		t.Fatal("no check the dead worker started was queued again by its name")
 	}
-	t.Logf("%d verifications completed %.1f s after the kill", len(ids), time.Since(killed).Seconds())
+	t.Logf("%d verifications completed %.1f s after the kill; %.0f checks queued again by the dead worker's name, %.0f by the sweep",
+		len(ids), time.Since(killed).Seconds(), counterValue(t, f.metrics, pipeline.SweepDeadWorker), counterValue(t, f.metrics, pipeline.SweepCheck))
 	f.assertExactlyOnce(ids)
 }
 

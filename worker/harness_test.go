@@ -175,7 +175,7 @@ func runChild() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 	s, err := newStack(ctx, paths{DSN: os.Getenv(childDSNEnv), RedisAddr: os.Getenv(childRedisEnv),
-		Dir: os.Getenv(childDirEnv), Partners: os.Getenv(childPartnersEnv)}, pipeline.Config{}, log)
+		Dir: os.Getenv(childDirEnv), Partners: os.Getenv(childPartnersEnv)}, pipeline.Config{Process: queue.ThisProcess()}, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2

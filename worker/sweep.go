@@ -268,10 +268,13 @@ const WatchEvery = queue.LivenessEvery / 2
 // the death, where asynq forgets a server up to 10 s after its last
 // heartbeat and the periodic sweep wants work StaleAfter old; or at once
 // when a newer server is listed under its process name (deadServers). From then on
-// its tasks count as held by no one (heldByLiveWorker); once the death is
-// ListedWithin old, the watcher sweeps with ListedWithin as the window:
-// what the dead process ran is that old, and a live server's runs that old
-// are in its list. It returns when ctx ends.
+// its tasks count as held by no one (heldByLiveWorker). The checks the
+// process started and left PENDING carry its name (pipeline.Config.Process)
+// and are queued again at once (SweepStartedBy); for the rest (a run that
+// had not started its checks yet, a score), once the death is ListedWithin
+// old, the watcher sweeps with ListedWithin as the window: what the dead
+// process ran is that old, and a live server's runs that old are in its
+// list. It returns when ctx ends.
 func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, m *SweepMetrics, log *slog.Logger) {
 	t := time.NewTicker(WatchEvery)
 	defer t.Stop()
@@ -300,6 +303,12 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			}
 			log.WarnContext(ctx, "a worker process died: its work is swept for", "host", d.info.Host, "pid", d.info.PID,
 				"sign", d.sign, "active_tasks", len(d.info.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
+			// The checks it had started are known by its name: now.
+			res, err := p.SweepStartedBy(ctx, r, queue.ProcessName(d.info.Host, d.info.PID), d.since)
+			m.record(ctx, res, log)
+			if err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err) // the sweep at due makes up for it
+			}
 		}
 		if due.IsZero() || time.Now().Before(due) {
 			continue

@@ -240,7 +240,13 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 	if bundler != nil {
 		deps.Bundler = bundler
 	}
-	p := pipeline.New(pipeline.Config{Bundles: bundler != nil}, deps)
+	pcfg := pipeline.Config{Bundles: bundler != nil}
+	if a.heartbeat != nil {
+		// Its checks carry the name its beats go by: a watcher that sees
+		// it die sweeps them at once (worker.WatchWorkers).
+		pcfg.Process = queue.ThisProcess()
+	}
+	p := pipeline.New(pcfg, deps)
 	sm, err := worker.NewSweepMetrics(reg)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,9 @@ const (
 	SweepScore   = "score"
 	SweepEvent   = "event"
 	SweepBundle  = "bundle"
+	// SweepDeadWorker counts checks queued again because the process that
+	// started them died (SweepStartedBy).
+	SweepDeadWorker = "dead_worker_check"
 )
 
 // SweepResult counts what one sweep recovered, by kind.
@@ -88,27 +91,15 @@ func (p *Pipeline) sweep(ctx context.Context, r Requeuer, staleAfter, grace time
 	}
 	runs := map[string]bool{} // verification id → its run task is queued
 	for _, ref := range stale {
-		payload := verification.EncodeCheck(ref.InsurerID, ref.VerificationID, ref.CheckID)
 		if ref.Status == risk.CheckAwaitingPartner {
+			payload := verification.EncodeCheck(ref.InsurerID, ref.VerificationID, ref.CheckID)
 			ok, err := r.Requeue(ctx, verification.TaskCheckPoll, payload, ref.CheckID+":poll:"+strconv.Itoa(ref.Attempts), verification.QueueDefault)
 			if err := count(SweepPoll, ok, err); err != nil {
 				return res, err
 			}
 			continue
 		}
-		// A check waiting for its verification's run is on its way: a
-		// check:run beside that would call the partner twice.
-		queued, seen := runs[ref.VerificationID]
-		if !seen {
-			if queued, err = r.Queued(ctx, verification.RunTaskID(ref.VerificationID), verification.QueueDefault); err != nil {
-				return res, err
-			}
-			runs[ref.VerificationID] = queued
-		}
-		if queued {
-			continue
-		}
-		ok, err := r.Requeue(ctx, verification.TaskCheckRun, payload, ref.CheckID, verification.QueueDefault)
+		ok, err := requeueCheck(ctx, r, ref, runs)
 		if err := count(SweepCheck, ok, err); err != nil {
 			return res, err
 		}
@@ -146,6 +137,57 @@ func (p *Pipeline) sweep(ctx context.Context, r Requeuer, staleAfter, grace time
 		ok, err := r.Requeue(ctx, outbox.TaskPublish, outbox.EncodePublish(evID), evID, verification.QueueCritical)
 		if err := count(SweepEvent, ok, err); err != nil {
 			return res, err
+		}
+	}
+	return res, nil
+}
+
+// requeueCheck queues a PENDING check's check:run again unless its
+// verification's run is on its way (runs caches that answer by
+// verification): a check:run beside the run would call the partner twice.
+func requeueCheck(ctx context.Context, r Requeuer, ref CheckRef, runs map[string]bool) (bool, error) {
+	queued, seen := runs[ref.VerificationID]
+	if !seen {
+		var err error
+		if queued, err = r.Queued(ctx, verification.RunTaskID(ref.VerificationID), verification.QueueDefault); err != nil {
+			return false, err
+		}
+		runs[ref.VerificationID] = queued
+	}
+	if queued {
+		return false, nil
+	}
+	payload := verification.EncodeCheck(ref.InsurerID, ref.VerificationID, ref.CheckID)
+	return r.Requeue(ctx, verification.TaskCheckRun, payload, ref.CheckID, verification.QueueDefault)
+}
+
+// SweepStartedBy queues again the checks that the process named proc
+// started before it died (at the latest at before) and left PENDING, and
+// the unstarted checks of their verifications that its run would have
+// ended (the machine-readable zone's), without waiting for them to look
+// stale: a worker that watches the
+// others' beats calls it as soon as it sees proc die. Those whose
+// verification's run is still queued or held by a live worker are left
+// alone, as Sweep leaves them. A check another process started since is
+// no longer proc's, and one proc's successor under the same name (a
+// container restarted in place) started is later than before.
+func (p *Pipeline) SweepStartedBy(ctx context.Context, r Requeuer, proc string, before time.Time) (SweepResult, error) {
+	res := SweepResult{}
+	if proc == "" {
+		return res, nil
+	}
+	refs, err := p.d.Store.ChecksStartedBy(ctx, proc, before, p.cfg.SweepBatch)
+	if err != nil {
+		return res, err
+	}
+	runs := map[string]bool{}
+	for _, ref := range refs {
+		ok, err := requeueCheck(ctx, r, ref, runs)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res[SweepDeadWorker]++
 		}
 	}
 	return res, nil
