@@ -22,6 +22,12 @@ const livenessPrefix = "borderproof:alive:"
 // process name (ProcessName).
 const beatsPrefix = "borderproof:beats:"
 
+// beatIDPrefix is the key prefix of each process's liveness id, by
+// process name, written with every beat: a watcher that sees a process's
+// beats stop (Stalls) learns by it whose holds to take over
+// (Stalls.LivenessID).
+const beatIDPrefix = "borderproof:beatid:"
+
 // beatsTTL is how long a process's beat counter outlives its last beat:
 // long enough for a watcher to see that it stopped, and gone long after
 // asynq forgot the process.
@@ -123,12 +129,13 @@ func (l *Liveness) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
 	defer cancel()
 	// One round trip: the heartbeat, and the process's beat counter
-	// (Stalls), which outlives it.
+	// (Stalls) with its liveness id, which outlive it.
 	var set *redis.StatusCmd
 	_, _ = l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.SetArgs(ctx, livenessPrefix+l.id, "1", redis.SetArgs{TTL: LivenessTTL, Get: true})
 		p.Incr(ctx, beatsPrefix+l.proc)
 		p.PExpire(ctx, beatsPrefix+l.proc, beatsTTL)
+		p.Set(ctx, beatIDPrefix+l.proc, l.id, beatsTTL)
 		return nil
 	})
 	err := set.Err()
@@ -166,6 +173,7 @@ func (l *Liveness) Close() {
 		if _, err := l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, livenessPrefix+l.id)
 			p.Del(ctx, beatsPrefix+l.proc)
+			p.Del(ctx, beatIDPrefix+l.proc)
 			return nil
 		}); err != nil {
 			l.log.WarnContext(ctx, "liveness withdrawal", "err", err)
@@ -244,6 +252,18 @@ type beatSeen struct {
 // Liveness must be running). Observe is not safe for concurrent use.
 func NewStalls(rc redis.UniversalClient, self string) *Stalls {
 	return &Stalls{rc: rc, self: self, now: time.Now, seen: map[string]beatSeen{}}
+}
+
+// LivenessID returns the liveness id (Liveness.ID) that the process named
+// proc last beat with, "" when none is known. Asked about a process whose
+// beats stopped, it names the process that died: a successor under the
+// same name would have moved the counter.
+func (s *Stalls) LivenessID(ctx context.Context, proc string) (string, error) {
+	id, err := s.rc.Get(ctx, beatIDPrefix+proc).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return id, err
 }
 
 // Observe reads the counters of procs and the watcher's own (one round

@@ -139,6 +139,13 @@ func TestStallsTellsStoppedProcesses(t *testing.T) {
 	if len(got) != 1 || !got[name("stopped")].Equal(start) {
 		t.Fatalf("stalled %v, want only %s, last moved at %s", got, name("stopped"), start)
 	}
+	// Its liveness id names whose holds to take over; a withdrawn process
+	// and one never seen have none.
+	for proc, want := range map[string]string{name("stopped"): stopped.ID(), name("withdrawn"): "", name("never"): ""} {
+		if id, err := s.LivenessID(ctx, proc); err != nil || id != want {
+			t.Fatalf("liveness id of %s: %q %v, want %q", proc, id, err, want)
+		}
+	}
 	// It beats again: alive, and judged afresh from now on.
 	queue.Beat(ctx, stopped)
 	queue.Beat(ctx, self)
