@@ -279,3 +279,44 @@ func TestHeldDeliveryOfGoneProcessTakenOverAtOnce(t *testing.T) {
 		t.Fatalf("taken over: %+v, %d requests", d, len(rc.requests()))
 	}
 }
+
+// A process told that a holder died (by the workers' beats) takes the
+// holder's held deliveries over at once, asking nobody and without the
+// hold's grace; a live holder's and its own are left alone.
+func TestTakeOverFromDeadHolder(t *testing.T) {
+	lv := &liveness{id: "proc-1"}
+	h := newHarness(t, openStore(t), func(_ *harness, c *webhook.Config) { c.Liveness = lv })
+	rc := newReceiver(t, h.clock, false, nil)
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	_, dead := h.written(h.a)
+	lv.set("proc-2")
+	_, live := h.written(h.a)
+	if len(dead) != 1 || dead[0].LeasedBy != "proc-1" || len(live) != 1 || live[0].LeasedBy != "proc-2" {
+		t.Fatalf("holds: %+v %+v", dead, live)
+	}
+	r := &requeuer{q: h.q}
+	for _, holder := range []string{"proc-2", "proc-3", ""} { // itself, a holder of nothing, nobody
+		if err := h.svc.TakeOverFrom(h.ctx, r, holder); err != nil || h.q.len() != 0 {
+			t.Fatalf("take over from %q: %v, %d tasks", holder, err, h.q.len())
+		}
+	}
+	if err := h.svc.TakeOverFrom(h.ctx, r, "proc-1"); err != nil || h.q.len() != 1 || len(lv.asked) != 0 {
+		t.Fatalf("take over from the dead holder: %v, %d tasks, asked %v", err, h.q.len(), lv.asked)
+	}
+	h.drive(h.clock.Now())
+	for _, d := range h.deliveries(h.a, tenant.Test, ep.ID) {
+		switch d.ID {
+		case dead[0].ID:
+			if d.Status != webhook.Succeeded || d.Attempts != 1 {
+				t.Fatalf("taken over: %+v", d)
+			}
+		case live[0].ID:
+			if d.Status != webhook.Pending || d.Attempts != 0 || d.LeasedBy != "proc-2" {
+				t.Fatalf("a live holder's: %+v", d)
+			}
+		}
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Fatalf("%d requests, want the taken-over one", n)
+	}
+}

@@ -587,6 +587,30 @@ func (s *Service) takeOverHeld(ctx context.Context, r Requeuer, now time.Time) e
 	if err != nil {
 		return err
 	}
+	return s.takeOver(ctx, r, held, gone)
+}
+
+// TakeOverFrom queues at once the deliveries held for a first attempt by
+// the process whose liveness id is holder, which the caller knows to be
+// dead (worker.WatchWorkers, from its beats). The sweep would learn it
+// only once the holder's liveness key had been missing twice, and only
+// every 15 s.
+func (s *Service) TakeOverFrom(ctx context.Context, r Requeuer, holder string) error {
+	if holder == "" || s.cfg.Liveness != nil && holder == s.cfg.Liveness.ID() {
+		return nil
+	}
+	// Any hold it wrote, the last ones included, whatever the clocks.
+	now := s.now()
+	held, err := s.store.HeldWebhookDeliveries(ctx, now.Add(heldGrace), now, 500)
+	if err != nil {
+		return err
+	}
+	return s.takeOver(ctx, r, held, []string{holder})
+}
+
+// takeOver breaks the leases of those held deliveries whose holder is in
+// gone and queues their attempts.
+func (s *Service) takeOver(ctx context.Context, r Requeuer, held []Delivery, gone []string) error {
 	for _, d := range held {
 		if !slices.Contains(gone, d.LeasedBy) {
 			continue
