@@ -25,6 +25,7 @@ import (
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/risk"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // quickSweep makes the sweeper act on anything a couple of seconds old.
@@ -278,9 +279,11 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	live.Start(ctx)
 	defer live.Close()
 	watched := make(chan struct{})
+	held := &heldWork{}
+	stalls := queue.NewStalls(f.rdb, queue.ThisProcess())
 	go func() {
 		defer close(watched)
-		WatchWorkers(ctx, queue.NewStalls(f.rdb, queue.ThisProcess()), f.pipe, f.requeue, f.metrics, f.log)
+		WatchWorkers(ctx, stalls, f.pipe, f.requeue, held, f.metrics, f.log)
 	}()
 	defer func() { cancel(); <-watched }()
 	ids := f.submitBatch(12)
@@ -288,6 +291,11 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	f.waitCompletedChecks(10, 30*time.Second)
 	// Killed while it calls partners (300 ms): its runs are orphaned.
 	f.waitRunningChecks(10 * time.Second)
+	host, _ := os.Hostname()
+	childID, err := stalls.LivenessID(context.Background(), queue.ProcessName(host, first.cmd.Process.Pid))
+	if err != nil || childID == "" {
+		t.Fatalf("the child's liveness id: %q %v", childID, err)
+	}
 	first.kill(t)
 	killed := time.Now()
 	if n := f.runningChecks(); n == 0 {
@@ -299,9 +307,31 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	if got := counterValue(t, f.metrics, pipeline.SweepDeadWorker); got == 0 {
 		t.Fatal("no check the dead worker started was queued again by its name")
 	}
+	if got := held.holders(); len(got) != 1 || got[0] != childID {
+		t.Fatalf("held work taken over from %v, want [%s], the dead worker's liveness id", got, childID)
+	}
 	t.Logf("%d verifications completed %.1f s after the kill; %.0f checks queued again by the dead worker's name, %.0f by the sweep",
 		len(ids), time.Since(killed).Seconds(), counterValue(t, f.metrics, pipeline.SweepDeadWorker), counterValue(t, f.metrics, pipeline.SweepCheck))
 	f.assertExactlyOnce(ids)
+}
+
+// heldWork records whose holds WatchWorkers takes over.
+type heldWork struct {
+	mu   sync.Mutex
+	from []string
+}
+
+func (h *heldWork) TakeOverFrom(_ context.Context, _ webhook.Requeuer, holder string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.from = append(h.from, holder)
+	return nil
+}
+
+func (h *heldWork) holders() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.from)
 }
 
 // TestRedisFlushedMidBatch: Redis loses every task mid-batch; the sweeper

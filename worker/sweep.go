@@ -14,6 +14,7 @@ import (
 	"github.com/borderproof/borderproof/internal/pipeline"
 	"github.com/borderproof/borderproof/internal/queue"
 	"github.com/borderproof/borderproof/internal/verification"
+	"github.com/borderproof/borderproof/internal/webhook"
 )
 
 // SweepEvery is how often the sweeper runs.
@@ -275,7 +276,11 @@ const WatchEvery = queue.LivenessEvery / 2
 // old, the watcher sweeps with ListedWithin as the window: what the dead
 // process ran is that old, and a live server's runs that old are in its
 // list. It returns when ctx ends.
-func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, m *SweepMetrics, log *slog.Logger) {
+//
+// held, when not nil, takes over what a dead process held outside asynq (a
+// webhook's first attempt, named by the process's liveness id) as soon as
+// its beats are seen to stop.
+func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, held HeldWork, m *SweepMetrics, log *slog.Logger) {
 	t := time.NewTicker(WatchEvery)
 	defer t.Stop()
 	var due time.Time // of the sweep for the deaths seen; zero: none
@@ -304,10 +309,19 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			log.WarnContext(ctx, "a worker process died: its work is swept for", "host", d.info.Host, "pid", d.info.PID,
 				"sign", d.sign, "active_tasks", len(d.info.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
 			// The checks it had started are known by its name: now.
-			res, err := p.SweepStartedBy(ctx, r, queue.ProcessName(d.info.Host, d.info.PID), d.since)
+			proc := queue.ProcessName(d.info.Host, d.info.PID)
+			res, err := p.SweepStartedBy(ctx, r, proc, d.since)
 			m.record(ctx, res, log)
 			if err != nil && ctx.Err() == nil {
 				log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err) // the sweep at due makes up for it
+			}
+			if held != nil && d.sign == signStopped {
+				// Its liveness id names its holds; a process restarted in
+				// place has its successor's id under the name by now, and
+				// the webhook sweep takes the old one's over.
+				if err := takeOverHeld(ctx, stalls, held, r, proc); err != nil && ctx.Err() == nil {
+					log.WarnContext(ctx, "taking over a dead worker's held deliveries", "err", err) // the webhook sweep makes up for it
+				}
 			}
 		}
 		if due.IsZero() || time.Now().Before(due) {
@@ -322,12 +336,32 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 	}
 }
 
+// HeldWork takes over what a dead process held outside asynq
+// (webhook.Service.TakeOverFrom), by the process's liveness id.
+type HeldWork interface {
+	TakeOverFrom(ctx context.Context, r webhook.Requeuer, holder string) error
+}
+
+func takeOverHeld(ctx context.Context, stalls *queue.Stalls, held HeldWork, r *Requeue, proc string) error {
+	id, err := stalls.LivenessID(ctx, proc)
+	if err != nil || id == "" {
+		return err
+	}
+	return held.TakeOverFrom(ctx, r, id)
+}
+
+// What told that a server's process is gone (deadServer.sign).
+const (
+	signStopped   = "beats stopped"
+	signRestarted = "restarted in place"
+)
+
 // deadServer is a listed asynq server whose process is gone, and a time
 // by which it was.
 type deadServer struct {
 	info  *asynq.ServerInfo
 	since time.Time
-	sign  string // what told: "beats stopped", "restarted in place"
+	sign  string // what told: signStopped, signRestarted
 }
 
 // deadServers returns the servers whose process is gone: its beats
@@ -349,9 +383,9 @@ func deadServers(servers []*asynq.ServerInfo, stalled map[string]time.Time) []de
 		name := queue.ProcessName(s.Host, s.PID)
 		switch moved, ok := stalled[name]; {
 		case newest[name] != s:
-			dead = append(dead, deadServer{info: s, since: newest[name].Started, sign: "restarted in place"})
+			dead = append(dead, deadServer{info: s, since: newest[name].Started, sign: signRestarted})
 		case ok:
-			dead = append(dead, deadServer{info: s, since: moved.Add(queue.LivenessEvery), sign: "beats stopped"})
+			dead = append(dead, deadServer{info: s, since: moved.Add(queue.LivenessEvery), sign: signStopped})
 		}
 	}
 	return dead

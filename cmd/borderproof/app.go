@@ -262,7 +262,11 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 		var wg sync.WaitGroup
 		plog := a.log.With("component", "pipeline")
 		wg.Go(func() { worker.SweepAfterLoss(lctx, a.heartbeat.Lost(), p, rq, sm, plog) })
-		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, sm, plog) })
+		var held worker.HeldWork // a dead worker's webhook first attempts
+		if a.webhooks != nil {
+			held = a.webhooks
+		}
+		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, held, sm, plog) })
 		a.closers = append(a.closers, func() { stop(); wg.Wait() })
 	}
 	score := worker.Score(p)
