@@ -12,7 +12,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/borderproof/borderproof/internal/breaker"
-
 	"github.com/borderproof/borderproof/internal/errs"
 )
 
@@ -181,10 +180,11 @@ func (r *Resilient) call(ctx context.Context, op string, idempotent bool, fn fun
 		if err == nil {
 			return res, nil
 		}
-		if oe := (*breaker.OpenError)(nil); errors.As(err, &oe) {
+		var open *breaker.OpenError
+		if errors.As(err, &open) {
 			e := errs.Wrap(&CallError{Partner: name, Code: "BREAKER_OPEN", NotProcessed: true, Err: err},
 				errs.Unavailable, "partner circuit open")
-			e.RetryAfterSeconds = max(ceilSeconds(oe.Wait), 1)
+			e.RetryAfterSeconds = max(ceilSeconds(open.Wait), 1)
 			return Result{}, e
 		}
 		if ctx.Err() != nil {

@@ -165,12 +165,12 @@ func requeueCheck(ctx context.Context, r Requeuer, ref CheckRef, runs map[string
 // started before it died (at the latest at before) and left PENDING, and
 // the unstarted checks of their verifications that its run would have
 // ended (the machine-readable zone's), without waiting for them to look
-// stale: a worker that watches the
-// others' beats calls it as soon as it sees proc die. Those whose
-// verification's run is still queued or held by a live worker are left
-// alone, as Sweep leaves them. A check another process started since is
-// no longer proc's, and one proc's successor under the same name (a
-// container restarted in place) started is later than before.
+// stale: a worker that watches the others' beats calls it as soon as it
+// sees proc die. Those whose verification's run is still queued or held
+// by a live worker are left alone, as Sweep leaves them. A check another
+// process started since is no longer proc's, and one that proc's
+// successor under the same name (a container restarted in place) started
+// is later than before.
 func (p *Pipeline) SweepStartedBy(ctx context.Context, r Requeuer, proc string, before time.Time) (SweepResult, error) {
 	res := SweepResult{}
 	if proc == "" {
