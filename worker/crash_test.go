@@ -271,7 +271,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 // its death is seen (SweepStartedBy).
 func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	f := newFixture(t)
-	f.slowPartners(300 * time.Millisecond)
+	f.slowPartners(500 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	// The watching process beats too: the others' beats are measured
 	// against its own.
@@ -289,13 +289,15 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	ids := f.submitBatch(12)
 	first := f.startChild(4)
 	f.waitCompletedChecks(10, 30*time.Second)
-	// Killed while it calls partners (300 ms): its runs are orphaned.
-	f.waitRunningChecks(10 * time.Second)
 	host, _ := os.Hostname()
 	childID, err := stalls.LivenessID(context.Background(), queue.ProcessName(host, first.cmd.Process.Pid))
 	if err != nil || childID == "" {
 		t.Fatalf("the child's liveness id: %q %v", childID, err)
 	}
+	// Killed while it calls partners (500 ms, so that a loaded machine's
+	// delay between seeing a call and the kill does not let it finish):
+	// its runs are orphaned.
+	f.waitRunningChecks(10 * time.Second)
 	first.kill(t)
 	killed := time.Now()
 	if n := f.runningChecks(); n == 0 {
