@@ -286,7 +286,10 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 		WatchWorkers(ctx, stalls, f.pipe, f.requeue, held, f.metrics, f.log)
 	}()
 	defer func() { cancel(); <-watched }()
-	ids := f.submitBatch(12)
+	// 40 verifications four at a time: 5 s of calls, so that the child is
+	// still calling partners when a test slowed down by a loaded machine
+	// kills it.
+	ids := f.submitBatch(40)
 	first := f.startChild(4)
 	f.waitCompletedChecks(10, 30*time.Second)
 	host, _ := os.Hostname()
@@ -294,9 +297,7 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	if err != nil || childID == "" {
 		t.Fatalf("the child's liveness id: %q %v", childID, err)
 	}
-	// Killed while it calls partners (500 ms, so that a loaded machine's
-	// delay between seeing a call and the kill does not let it finish):
-	// its runs are orphaned.
+	// Killed while it calls partners (500 ms): its runs are orphaned.
 	f.waitRunningChecks(10 * time.Second)
 	first.kill(t)
 	killed := time.Now()
