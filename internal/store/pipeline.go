@@ -341,8 +341,8 @@ const (
 )
 
 // startChecksSQL counts an attempt on each of n PENDING checks of one
-// insurer, one statement for them all: $1 the insurer, $2 the time, then
-// each check's id and partner.
+// insurer, one statement for them all: $1 the insurer, $2 the time, $3
+// the process starting them, then each check's id and partner.
 func startChecksSQL(n int) string {
 	return `UPDATE checks SET attempts = checks.attempts + 1, partner = v.column2, updated_at = $2, started_by = $3
 		FROM (VALUES ` + valueRowsFrom(4, n, 2, nil) + `) AS v
