@@ -308,21 +308,7 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			}
 			log.WarnContext(ctx, "a worker process died: its work is swept for", "host", d.info.Host, "pid", d.info.PID,
 				"sign", d.sign, "active_tasks", len(d.info.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
-			// The checks it had started are known by its name: now.
-			proc := queue.ProcessName(d.info.Host, d.info.PID)
-			res, err := p.SweepStartedBy(ctx, r, proc, d.since)
-			m.record(ctx, res, log)
-			if err != nil && ctx.Err() == nil {
-				log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err) // the sweep at due makes up for it
-			}
-			if held != nil && d.sign == signStopped {
-				// Its liveness id names its holds; a process restarted in
-				// place has its successor's id under the name by now, and
-				// the webhook sweep takes the old one's over.
-				if err := takeOverHeld(ctx, stalls, held, r, proc); err != nil && ctx.Err() == nil {
-					log.WarnContext(ctx, "taking over a dead worker's held deliveries", "err", err) // the webhook sweep makes up for it
-				}
-			}
+			takeOverNamed(ctx, d, stalls, p, r, held, m, log)
 		}
 		if due.IsZero() || time.Now().Before(due) {
 			continue
@@ -342,12 +328,30 @@ type HeldWork interface {
 	TakeOverFrom(ctx context.Context, r webhook.Requeuer, holder string) error
 }
 
-func takeOverHeld(ctx context.Context, stalls *queue.Stalls, held HeldWork, r *Requeue, proc string) error {
-	id, err := stalls.LivenessID(ctx, proc)
-	if err != nil || id == "" {
-		return err
+// takeOverNamed queues again, as soon as d's death is seen, the work that
+// names d's process: the checks it started (by its process name) and,
+// with held, the webhook attempts it held (by its liveness id). A process
+// restarted in place beats its successor's id under the name by now, so
+// its holds are left to the webhook sweep. Errors are logged: the sweeps
+// that follow make up for them.
+func takeOverNamed(ctx context.Context, d deadServer, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+	m *SweepMetrics, log *slog.Logger) {
+	proc := queue.ProcessName(d.info.Host, d.info.PID)
+	res, err := p.SweepStartedBy(ctx, r, proc, d.since)
+	m.record(ctx, res, log)
+	if err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err)
 	}
-	return held.TakeOverFrom(ctx, r, id)
+	if held == nil || d.sign != signStopped {
+		return
+	}
+	id, err := stalls.LivenessID(ctx, proc)
+	if err == nil && id != "" {
+		err = held.TakeOverFrom(ctx, r, id)
+	}
+	if err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "taking over a dead worker's held deliveries", "err", err)
+	}
 }
 
 // What told that a server's process is gone (deadServer.sign).

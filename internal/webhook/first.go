@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/borderproof/borderproof/internal/outbox"
 )
 
@@ -66,7 +64,7 @@ func (s *Service) Hold(ds []Delivery, endpoints []Endpoint, now time.Time) []Del
 		if ep == nil {
 			continue
 		}
-		if g := s.gates.get(ep.ID); g.cb != nil && g.cb.State() == gobreaker.StateOpen {
+		if s.gates.get(ep.ID).held() > 0 { // its breaker is open
 			continue
 		}
 		select {
