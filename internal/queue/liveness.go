@@ -65,6 +65,9 @@ type Liveness struct {
 	// announced: a heartbeat was stored; only the run goroutine (and the
 	// first beat, before it starts) touches it.
 	announced bool
+	// prev is the liveness id the first beat found under this process's
+	// name (Predecessor); written before Start returns, then only read.
+	prev string
 }
 
 // NewLiveness builds the heartbeat of this process on rc, with a fresh id.
@@ -100,6 +103,14 @@ func (l *Liveness) Lost() <-chan struct{} { return l.lost }
 // ID is this process's id.
 func (l *Liveness) ID() string { return l.id }
 
+// Predecessor returns, once Start returned, the liveness id of the process
+// that last beat under this process's name and did not withdraw (Close):
+// a process that died, since two live processes never share a name. So
+// is a container restarted in place (same host name, same pid), whose
+// holds nobody else would take over until the sweeps find them. "" when
+// there was none, or Redis did not answer the first beat.
+func (l *Liveness) Predecessor() string { return l.prev }
+
 // Start announces the process now and keeps renewing it until Close. The
 // first announcement is made before Start returns, when Redis answers.
 // Starting again does nothing.
@@ -108,7 +119,9 @@ func (l *Liveness) Start(ctx context.Context) {
 }
 
 func (l *Liveness) run(ctx context.Context) {
-	l.beat(ctx)
+	if prev := l.beat(ctx); prev != l.id {
+		l.prev = prev
+	}
 	l.started.Store(true)
 	go func() {
 		defer close(l.done)
@@ -125,20 +138,29 @@ func (l *Liveness) run(ctx context.Context) {
 	}()
 }
 
-func (l *Liveness) beat(ctx context.Context) {
+// beat renews the heartbeat once and returns the liveness id that beat
+// under this process's name before, "" when none did or Redis did not
+// answer.
+func (l *Liveness) beat(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
 	defer cancel()
 	// One round trip: the heartbeat, and the process's beat counter
 	// (Stalls) with its liveness id, which outlive it.
-	var set *redis.StatusCmd
+	var set, named *redis.StatusCmd
 	_, _ = l.rc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.SetArgs(ctx, livenessPrefix+l.id, "1", redis.SetArgs{TTL: LivenessTTL, Get: true})
 		p.Incr(ctx, beatsPrefix+l.proc)
 		p.PExpire(ctx, beatsPrefix+l.proc, beatsTTL)
-		p.Set(ctx, beatIDPrefix+l.proc, l.id, beatsTTL)
+		named = p.SetArgs(ctx, beatIDPrefix+l.proc, l.id, redis.SetArgs{TTL: beatsTTL, Get: true})
 		return nil
 	})
-	err := set.Err()
+	l.noteBeat(ctx, set.Err())
+	return named.Val()
+}
+
+// noteBeat logs what the heartbeat's renewal told, and signals Lost when
+// it found its key gone.
+func (l *Liveness) noteBeat(ctx context.Context, err error) {
 	switch {
 	case errors.Is(err, redis.Nil): // stored now; there was none before
 		if l.announced {

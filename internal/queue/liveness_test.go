@@ -153,3 +153,42 @@ func TestStallsTellsStoppedProcesses(t *testing.T) {
 		t.Fatalf("stalled after beating again: %v", got)
 	}
 }
+
+// TestPredecessorNamesTheProcessRestartedInPlace checks, on a real Redis,
+// that a process started under the name of one that died without
+// withdrawing (a container restarted in place) learns the dead one's
+// liveness id, and that one started under a name never seen, or after a
+// clean stop, learns none.
+func TestPredecessorNamesTheProcessRestartedInPlace(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
+	defer rc.Close()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	name := "test-restarted-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":1"
+
+	first := queue.NewLivenessOf(rc, log, name)
+	first.Start(ctx)
+	if got := first.Predecessor(); got != "" {
+		t.Fatalf("the first process under a new name has predecessor %q", got)
+	}
+	// It dies: its beats stop, nothing is withdrawn.
+	queue.Halt(first)
+	second := queue.NewLivenessOf(rc, log, name)
+	second.Start(ctx)
+	if got := second.Predecessor(); got != first.ID() {
+		t.Fatalf("predecessor %q, want the dead process's id %q", got, first.ID())
+	}
+	// Later beats do not change what the start found.
+	queue.Beat(ctx, second)
+	if got := second.Predecessor(); got != first.ID() {
+		t.Fatalf("predecessor after a beat %q, want %q", got, first.ID())
+	}
+	// A clean stop withdraws the name: its successor has no predecessor.
+	second.Close()
+	third := queue.NewLivenessOf(rc, log, name)
+	third.Start(ctx)
+	defer third.Close()
+	if got := third.Predecessor(); got != "" {
+		t.Fatalf("after a clean stop the successor has predecessor %q", got)
+	}
+}
