@@ -211,9 +211,16 @@ func (s *syncBuffer) String() string {
 // startChild starts a worker process running concurrency tasks at once.
 func (f *fixture) startChild(concurrency int) *child {
 	f.t.Helper()
+	return f.startChildNamed(concurrency, "")
+}
+
+// startChildNamed starts a worker process whose checks and liveness id go
+// by the process name name (childNameEnv); its own when name is "".
+func (f *fixture) startChildNamed(concurrency int, name string) *child {
+	f.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childDSNEnv+"="+f.DSN, childRedisEnv+"="+f.RedisAddr,
-		childDirEnv+"="+f.Dir, childPartnersEnv+"="+f.Partners, childConcEnv+"="+strconv.Itoa(concurrency))
+		childDirEnv+"="+f.Dir, childPartnersEnv+"="+f.Partners, childConcEnv+"="+strconv.Itoa(concurrency), childNameEnv+"="+name)
 	c := &child{cmd: cmd, out: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Start(); err != nil {
@@ -316,6 +323,84 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	t.Logf("%d verifications completed %.1f s after the kill; %.0f checks queued again by the dead worker's name, %.0f by the sweep",
 		len(ids), time.Since(killed).Seconds(), counterValue(t, f.metrics, pipeline.SweepDeadWorker), counterValue(t, f.metrics, pipeline.SweepCheck))
 	f.assertExactlyOnce(ids)
+}
+
+// TestWorkerRestartedInPlace: a worker process dies (SIGKILL) mid-batch and
+// its successor starts under the same process name, as a container
+// restarted in place does (same host name, same pid). Nobody else can tell
+// the dead process's liveness id by then, so the successor takes over, as
+// it starts, the webhook attempts held under it and the checks the dead
+// process started (TakeOverPredecessor). Here the restart comes after
+// asynq forgot the dead server, so the watchers' signs are gone too.
+func TestWorkerRestartedInPlace(t *testing.T) {
+	f := newFixture(t, quickSweep)
+	f.slowPartners(500 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	name := queue.ThisProcess() // the successor's, this test's process
+	if err := f.rdb.Del(ctx, beatIDKey(name)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.submitBatch(20)
+	first := f.startChildNamed(4, name)
+	f.waitCompletedChecks(10, 30*time.Second)
+	deadID, err := f.rdb.Get(ctx, beatIDKey(name)).Result()
+	if err != nil {
+		t.Fatalf("the child's liveness id under the shared name: %v", err)
+	}
+	f.waitRunningChecks(10 * time.Second)
+	first.kill(t)
+	if n := f.runningChecks(); n == 0 {
+		t.Fatal("the kill orphaned no run")
+	}
+	// asynq forgets a server 10 s after its last heartbeat at most.
+	deadline := time.Now().Add(20 * time.Second)
+	for f.serverListed(first.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("asynq still lists the killed worker")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	since := time.Now()
+	live := queue.NewLiveness(f.rdb, f.log)
+	live.Start(ctx)
+	defer live.Close()
+	if got := live.Predecessor(); got != deadID {
+		t.Fatalf("predecessor %q, want the dead process's liveness id %q", got, deadID)
+	}
+	held := &heldWork{}
+	TakeOverPredecessor(ctx, name, live.Predecessor(), since, f.pipe, f.requeue, held, f.metrics, f.log)
+	if got := held.holders(); len(got) != 1 || got[0] != deadID {
+		t.Fatalf("held work taken over from %v, want [%s]", got, deadID)
+	}
+	requeued := counterValue(t, f.metrics, pipeline.SweepDeadWorker)
+	if requeued == 0 {
+		t.Fatal("no check the dead process started was queued again by its name")
+	}
+	w := f.worker(ctx, 20)
+	go w.Run(ctx)
+	f.waitAll(ids, 45*time.Second, time.Second)
+	t.Logf("%.0f checks queued again at the successor's start, %.0f by the sweep", requeued, counterValue(t, f.metrics, pipeline.SweepCheck))
+	f.assertExactlyOnce(ids)
+}
+
+// serverListed reports whether asynq lists a server of this host's
+// process pid.
+func (f *fixture) serverListed(pid int) bool {
+	f.t.Helper()
+	insp := asynq.NewInspector(f.redis)
+	defer insp.Close()
+	servers, err := insp.Servers()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, s := range servers {
+		if s.PID == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // heldWork records whose holds WatchWorkers takes over.

@@ -43,6 +43,10 @@ const (
 	childDirEnv      = "BORDERPROOF_PIPELINE_TEST_DIR"
 	childPartnersEnv = "BORDERPROOF_PIPELINE_TEST_PARTNERS"
 	childConcEnv     = "BORDERPROOF_PIPELINE_TEST_CONCURRENCY"
+	// childNameEnv, when set, is the process name the child's checks and
+	// its liveness id go by, as if it ran in a container that is later
+	// restarted in place: its successor then runs under the same name.
+	childNameEnv = "BORDERPROOF_PIPELINE_TEST_NAME"
 )
 
 func TestMain(m *testing.M) {
@@ -174,8 +178,12 @@ func (s *stack) worker(ctx context.Context, concurrency int) *Worker {
 func runChild() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
+	name := queue.ThisProcess()
+	if n := os.Getenv(childNameEnv); n != "" {
+		name = n
+	}
 	s, err := newStack(ctx, paths{DSN: os.Getenv(childDSNEnv), RedisAddr: os.Getenv(childRedisEnv),
-		Dir: os.Getenv(childDirEnv), Partners: os.Getenv(childPartnersEnv)}, pipeline.Config{Process: queue.ThisProcess()}, log)
+		Dir: os.Getenv(childDirEnv), Partners: os.Getenv(childPartnersEnv)}, pipeline.Config{Process: name}, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
@@ -192,12 +200,23 @@ func runChild() int {
 	live := queue.NewLiveness(rc, log)
 	live.Start(ctx)
 	defer live.Close()
+	if name != queue.ThisProcess() {
+		// Its liveness id under that name, as its beats would write it.
+		if err := rc.Set(ctx, beatIDKey(name), live.ID(), 10*time.Minute).Err(); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 2
+		}
+	}
 	if err := s.worker(ctx, conc).Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 1
 	}
 	return 0
 }
+
+// beatIDKey is where a process's beats write its liveness id, by process
+// name (queue.Liveness).
+func beatIDKey(proc string) string { return "borderproof:beatid:" + proc }
 
 // fixture is a stack for one test, with a simulator, an insurer and a
 // sandbox principal.

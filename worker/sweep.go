@@ -332,24 +332,53 @@ type HeldWork interface {
 // names d's process: the checks it started (by its process name) and,
 // with held, the webhook attempts it held (by its liveness id). A process
 // restarted in place beats its successor's id under the name by now, so
-// its holds are left to the webhook sweep. Errors are logged: the sweeps
-// that follow make up for them.
+// its holds are left to the successor (TakeOverPredecessor).
 func takeOverNamed(ctx context.Context, d deadServer, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, held HeldWork,
 	m *SweepMetrics, log *slog.Logger) {
 	proc := queue.ProcessName(d.info.Host, d.info.PID)
-	res, err := p.SweepStartedBy(ctx, r, proc, d.since)
+	holder := ""
+	if held != nil && d.sign == signStopped {
+		id, err := stalls.LivenessID(ctx, proc)
+		if err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "reading a dead worker's liveness id", "err", err)
+		}
+		holder = id
+	}
+	takeOverFrom(ctx, proc, d.since, holder, p, r, held, m, log)
+}
+
+// TakeOverPredecessor queues again, as this process starts, the work left
+// by the process that ran under its name (proc) before it and died
+// without withdrawing (queue.Liveness.Predecessor, whose liveness id is
+// prev): a container restarted in place, same host name and same pid.
+// That is the checks it started before since (this process's start) and,
+// with held, the webhook attempts it held. Other processes' watchers see
+// such a death only while asynq still lists the dead server, and nobody
+// but its successor can tell its liveness id. Nothing to do without prev.
+func TakeOverPredecessor(ctx context.Context, proc, prev string, since time.Time, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+	m *SweepMetrics, log *slog.Logger) {
+	if prev == "" {
+		return
+	}
+	log.WarnContext(ctx, "this process's predecessor under its name died: its work is taken over", "process", proc)
+	takeOverFrom(ctx, proc, since, prev, p, r, held, m, log)
+}
+
+// takeOverFrom queues again the checks that the process named proc
+// started before since and left PENDING and, with held and a holder, the
+// webhook attempts held by its liveness id (holder). Errors are logged:
+// the sweeps that follow make up for them.
+func takeOverFrom(ctx context.Context, proc string, since time.Time, holder string, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+	m *SweepMetrics, log *slog.Logger) {
+	res, err := p.SweepStartedBy(ctx, r, proc, since)
 	m.record(ctx, res, log)
 	if err != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err)
 	}
-	if held == nil || d.sign != signStopped {
+	if held == nil || holder == "" {
 		return
 	}
-	id, err := stalls.LivenessID(ctx, proc)
-	if err == nil && id != "" {
-		err = held.TakeOverFrom(ctx, r, id)
-	}
-	if err != nil && ctx.Err() == nil {
+	if err := held.TakeOverFrom(ctx, r, holder); err != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "taking over a dead worker's held deliveries", "err", err)
 	}
 }

@@ -267,6 +267,12 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 			held = a.webhooks
 		}
 		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, held, sm, plog) })
+		// A container restarted in place runs under its dead predecessor's
+		// name: the predecessor's work is this process's to take over.
+		since := time.Now() // before this process starts any check
+		wg.Go(func() {
+			worker.TakeOverPredecessor(lctx, queue.ThisProcess(), a.heartbeat.Predecessor(), since, p, rq, held, sm, plog)
+		})
 		a.closers = append(a.closers, func() { stop(); wg.Wait() })
 	}
 	score := worker.Score(p)
