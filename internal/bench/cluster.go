@@ -335,6 +335,23 @@ type ClusterConfig struct {
 	StripeAPIBase string
 	// Log receives one line per step (nil: none).
 	Log io.Writer
+	// InPlaceWorker runs the first worker as a container runs it: in a PID
+	// namespace of its own (unshare, which needs root), where it is pid 1,
+	// so that started again it goes by the same process name (host:1) as
+	// a container restarted in place does.
+	InPlaceWorker bool
+}
+
+// inPlace is the command line that runs args as pid 1 of a PID namespace
+// of its own; the process dies with the unshare that started it.
+var inPlace = []string{"unshare", "--pid", "--fork", "--kill-child"}
+
+// CheckInPlace tells whether this machine can run InPlaceWorker.
+func CheckInPlace(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, inPlace[0], append(inPlace[1:], "true")...).CombinedOutput(); err != nil {
+		return fmt.Errorf("a worker in a PID namespace of its own needs %s as root: %v %s", inPlace[0], err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 func (c *ClusterConfig) defaults() {
@@ -569,7 +586,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (c *Cluster, err error
 			return c, err
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		p := newProc(fmt.Sprintf("worker-%d", i+1), cfg.Binary, []string{"worker"}, append(slices.Clone(c.env), "BORDERPROOF_LISTEN_ADDR="+addr), logDir)
+		path, args := cfg.Binary, []string{"worker"}
+		if i == 0 && cfg.InPlaceWorker {
+			path, args = inPlace[0], append(slices.Clone(inPlace[1:]), cfg.Binary, "worker")
+		}
+		p := newProc(fmt.Sprintf("worker-%d", i+1), path, args, append(slices.Clone(c.env), "BORDERPROOF_LISTEN_ADDR="+addr), logDir)
 		c.Workers = append(c.Workers, p)
 		c.readyURL[p] = "http://" + addr + "/readyz"
 	}

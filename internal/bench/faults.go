@@ -48,6 +48,9 @@ type Scenario struct {
 	// LatencyFactor multiplies the nominal partner latency for the whole
 	// run (0: 1).
 	LatencyFactor float64
+	// InPlaceWorker runs the first worker as pid 1 of a PID namespace of
+	// its own (ClusterConfig.InPlaceWorker).
+	InPlaceWorker bool
 	steps         func(f *faultEnv) []step
 }
 
@@ -65,11 +68,15 @@ type faultEnv struct {
 
 // killWorker SIGKILLs one of the two workers halfway through and restarts
 // it 3 s later.
-func killWorker(f *faultEnv) []step {
+func killWorker(f *faultEnv) []step { return killWorkerFor(f, 3*time.Second) }
+
+// killWorkerFor SIGKILLs one of the two workers halfway through and
+// restarts it down later.
+func killWorkerFor(f *faultEnv, down time.Duration) []step {
 	w := f.c.Workers[0]
 	return []step{
 		{At: 0.5, Name: "SIGKILL " + w.Name, Do: func(context.Context) error { return w.Kill() }},
-		{At: 0.5, Wait: 3 * time.Second, Name: "restart " + w.Name, Do: func(ctx context.Context) error { return f.c.Restart(ctx, w) }},
+		{At: 0.5, Wait: down, Name: "restart " + w.Name, Do: func(ctx context.Context) error { return f.c.Restart(ctx, w) }},
 	}
 }
 
@@ -81,6 +88,9 @@ func Scenarios() []Scenario {
 		{Name: "worker-kill", Doc: "SIGKILL one of two workers halfway through, restart it 3 s later", steps: killWorker},
 		{Name: "worker-kill-busy", Doc: "as worker-kill, with every simulated partner 15x slower, so that the kill orphans runs in flight",
 			LatencyFactor: 15, steps: killWorker},
+		{Name: "worker-restart-in-place", Doc: "as worker-kill-busy, the worker running as a container does (pid 1 of its own PID namespace) " +
+			"and restarted 1 s later under the same process name", LatencyFactor: 15, InPlaceWorker: true,
+			steps: func(f *faultEnv) []step { return killWorkerFor(f, time.Second) }},
 		{Name: "redis-flushall", Doc: "FLUSHALL halfway through: every queued task is gone", steps: func(f *faultEnv) []step {
 			return []step{{At: 0.5, Name: "redis FLUSHALL", Do: f.c.Redis.FlushAll}}
 		}},
@@ -397,6 +407,12 @@ func runScenario(ctx context.Context, cfg FaultsConfig, sc Scenario, progress io
 	ccfg.Log = progress
 	ccfg.Dir = ""
 	f := &faultEnv{nominal: partnersim.Fault{Latency: partnersim.Duration(cfg.PartnerLatency)}, hold: cfg.Hold}
+	if sc.InPlaceWorker {
+		if err := CheckInPlace(ctx); err != nil {
+			return fail(err)
+		}
+		ccfg.InPlaceWorker = true
+	}
 	if sc.OwnPostgres {
 		pg, err := StartPostgres(ctx, cfg.PostgresBin, progress)
 		if err != nil {
