@@ -270,12 +270,13 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 }
 
 // TestWorkerDeathSweptAtOnce: a worker process dies (SIGKILL) with tasks in
-// flight, and the process watching the workers' beats sweeps for its work
+// flight, and the processes watching the workers' beats sweep for its work
 // once they stop (WatchWorkers), without the work having to be StaleAfter
 // (10 s) old and with no periodic sweep: asynq alone would run the dead
 // worker's tasks again only once their 30 s lease lapsed. The checks the
 // dead worker had started carry its name and are queued again as soon as
-// its death is seen (SweepStartedBy).
+// its death is seen (SweepStartedBy). Of the two watchers, one takes the
+// work over: the first to claim the death.
 func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.slowPartners(500 * time.Millisecond)
@@ -285,14 +286,27 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	live := queue.NewLiveness(f.rdb, f.log)
 	live.Start(ctx)
 	defer live.Close()
-	watched := make(chan struct{})
-	held := &heldWork{}
-	stalls := queue.NewStalls(f.rdb, queue.ThisProcess())
-	go func() {
-		defer close(watched)
-		WatchWorkers(ctx, stalls, f.pipe, f.requeue, held, f.metrics, f.log)
-	}()
-	defer func() { cancel(); <-watched }()
+	// Two watchers, as two live workers run them, each with its own view
+	// of the dead (Requeue), its own counters and its own takeovers.
+	type watcher struct {
+		held    *heldWork
+		metrics *SweepMetrics
+	}
+	var watchers []watcher
+	var wg sync.WaitGroup
+	for i := range 2 {
+		w := watcher{held: &heldWork{}}
+		w.metrics, _ = NewSweepMetrics(nil)
+		r := f.requeue
+		if i > 0 {
+			r = NewRequeue(f.redis, f.log)
+			defer r.Close()
+		}
+		stalls := queue.NewStalls(f.rdb, queue.ThisProcess())
+		wg.Go(func() { WatchWorkers(ctx, stalls, f.pipe, r, w.held, w.metrics, f.log) })
+		watchers = append(watchers, w)
+	}
+	defer func() { cancel(); wg.Wait() }()
 	// 40 verifications four at a time: 5 s of calls, so that the child is
 	// still calling partners when a test slowed down by a loaded machine
 	// kills it.
@@ -300,7 +314,7 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	first := f.startChild(4)
 	f.waitCompletedChecks(10, 30*time.Second)
 	host, _ := os.Hostname()
-	childID, err := stalls.LivenessID(context.Background(), queue.ProcessName(host, first.cmd.Process.Pid))
+	childID, err := queue.NewStalls(f.rdb, queue.ThisProcess()).LivenessID(context.Background(), queue.ProcessName(host, first.cmd.Process.Pid))
 	if err != nil || childID == "" {
 		t.Fatalf("the child's liveness id: %q %v", childID, err)
 	}
@@ -314,14 +328,30 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 	w := f.worker(ctx, 20)
 	go w.Run(ctx)
 	f.waitAll(ids, 25*time.Second, 0)
-	if got := counterValue(t, f.metrics, pipeline.SweepDeadWorker); got == 0 {
-		t.Fatal("no check the dead worker started was queued again by its name")
+	took := -1
+	for i, w := range watchers {
+		byName := counterValue(t, w.metrics, pipeline.SweepDeadWorker)
+		holders := w.held.holders()
+		if byName == 0 && len(holders) == 0 {
+			continue
+		}
+		if took >= 0 {
+			t.Fatal("both watchers took the dead worker's work over")
+		}
+		took = i
+		if byName == 0 {
+			t.Fatal("no check the dead worker started was queued again by its name")
+		}
+		if len(holders) != 1 || holders[0] != childID {
+			t.Fatalf("held work taken over from %v, want [%s], the dead worker's liveness id", holders, childID)
+		}
 	}
-	if got := held.holders(); len(got) != 1 || got[0] != childID {
-		t.Fatalf("held work taken over from %v, want [%s], the dead worker's liveness id", got, childID)
+	if took < 0 {
+		t.Fatal("no watcher took the dead worker's work over")
 	}
+	m := watchers[took].metrics
 	t.Logf("%d verifications completed %.1f s after the kill; %.0f checks queued again by the dead worker's name, %.0f by the sweep",
-		len(ids), time.Since(killed).Seconds(), counterValue(t, f.metrics, pipeline.SweepDeadWorker), counterValue(t, f.metrics, pipeline.SweepCheck))
+		len(ids), time.Since(killed).Seconds(), counterValue(t, m, pipeline.SweepDeadWorker), counterValue(t, m, pipeline.SweepCheck))
 	f.assertExactlyOnce(ids)
 }
 

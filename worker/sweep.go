@@ -275,7 +275,8 @@ const WatchEvery = queue.LivenessEvery / 2
 // had not started its checks yet, a score), once the death is ListedWithin
 // old, the watcher sweeps with ListedWithin as the window: what the dead
 // process ran is that old, and a live server's runs that old are in its
-// list. It returns when ctx ends.
+// list. Of the live workers watching, the first to claim a death
+// (queue.Stalls.Claim) does all that. It returns when ctx ends.
 //
 // held, when not nil, takes over what a dead process held outside asynq (a
 // webhook's first attempt, named by the process's liveness id) as soon as
@@ -303,6 +304,9 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			continue
 		}
 		for _, d := range r.markDead(deadServers(servers, stalled)) {
+			if !stalls.Claim(ctx, d.info.ID) {
+				continue // another watcher takes its work over
+			}
 			if at := d.since.Add(ListedWithin); at.After(due) {
 				due = at
 			}

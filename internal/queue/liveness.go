@@ -288,6 +288,26 @@ func (s *Stalls) LivenessID(ctx context.Context, proc string) (string, error) {
 	return id, err
 }
 
+// claimPrefix is the key prefix of the claims on dead servers' work
+// (Stalls.Claim), by asynq server id.
+const claimPrefix = "borderproof:deathclaim:"
+
+// claimTTL is how long a claim on a dead server's work stands: the
+// watchers see a death within a beat or two of each other, and asynq stops
+// listing the server 10 s after its last heartbeat. A server taken for
+// dead that beats again and dies later than that is claimed afresh.
+const claimTTL = time.Minute
+
+// Claim reports whether this watcher is the first to claim the work of
+// the dead asynq server serverID: every live worker watches the others,
+// and one of them taking the work over is enough. The claim outlives the
+// server's listing. When Redis does not answer, it reports true: taking
+// work over twice is harmless, leaving it is not.
+func (s *Stalls) Claim(ctx context.Context, serverID string) bool {
+	ok, err := s.rc.SetNX(ctx, claimPrefix+serverID, s.self, claimTTL).Result()
+	return ok || err != nil
+}
+
 // Observe reads the counters of procs and the watcher's own (one round
 // trip) and returns those stalled, each with the time its counter last
 // moved as this watcher saw it: the process died after its last beat, at

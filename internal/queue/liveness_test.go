@@ -192,3 +192,34 @@ func TestPredecessorNamesTheProcessRestartedInPlace(t *testing.T) {
 		t.Fatalf("after a clean stop the successor has predecessor %q", got)
 	}
 }
+
+// TestClaimOncePerDeath checks, on a real Redis, that of the watchers
+// claiming a dead server's work only the first gets it, whichever process
+// it runs in, that another server's death is claimed afresh, and that a
+// watcher that cannot reach Redis takes the work over rather than leave it.
+func TestClaimOncePerDeath(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
+	defer rc.Close()
+	ctx := context.Background()
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	a := queue.NewStalls(rc, "test-a-"+suffix+":1")
+	b := queue.NewStalls(rc, "test-b-"+suffix+":1")
+	server := "server-" + suffix
+	if !a.Claim(ctx, server) {
+		t.Fatal("the first claim was refused")
+	}
+	if b.Claim(ctx, server) || a.Claim(ctx, server) {
+		t.Fatal("a death was claimed twice")
+	}
+	if !b.Claim(ctx, server+"-other") {
+		t.Fatal("another server's death was refused")
+	}
+	if ttl := rc.TTL(ctx, "borderproof:deathclaim:"+server).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("claim TTL %s, want in (0, 1m]", ttl)
+	}
+	away := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer away.Close()
+	if !queue.NewStalls(away, "test-c-"+suffix+":1").Claim(ctx, server) {
+		t.Fatal("a watcher without Redis left the work")
+	}
+}
