@@ -17,7 +17,7 @@ func NewLivenessOf(rc redis.UniversalClient, log *slog.Logger, proc string) *Liv
 }
 
 // Beat renews l once, as its ticker does.
-func Beat(ctx context.Context, l *Liveness) { l.beat(ctx) }
+func Beat(ctx context.Context, l *Liveness) { l.renew(ctx) }
 
 // SetClock sets the watcher's clock.
 func (s *Stalls) SetClock(now func() time.Time) { s.now = now }

@@ -68,6 +68,10 @@ type Liveness struct {
 	// prev is the liveness id the first beat found under this process's
 	// name (Predecessor); written before Start returns, then only read.
 	prev string
+	// named: a beat wrote this process's id under its name; shared: another
+	// live process was found writing there too. Only the run goroutine
+	// (and the first beat, before it starts) touches them.
+	named, shared bool
 }
 
 // NewLiveness builds the heartbeat of this process on rc, with a fresh id.
@@ -119,8 +123,11 @@ func (l *Liveness) Start(ctx context.Context) {
 }
 
 func (l *Liveness) run(ctx context.Context) {
-	if prev := l.beat(ctx); prev != l.id {
-		l.prev = prev
+	if prev, err := l.beat(ctx); err == nil {
+		l.named = true
+		if prev != l.id {
+			l.prev = prev
+		}
 	}
 	l.started.Store(true)
 	go func() {
@@ -132,16 +139,33 @@ func (l *Liveness) run(ctx context.Context) {
 			case <-l.stop:
 				return
 			case <-t.C:
-				l.beat(context.Background())
+				l.renew(context.Background())
 			}
 		}
 	}()
 }
 
+// renew beats once more and tells, once, when another live process beats
+// under this process's name: after this process wrote its id there, only
+// a process of the same name writes another one.
+func (l *Liveness) renew(ctx context.Context) {
+	other, err := l.beat(ctx)
+	if err != nil {
+		return
+	}
+	if l.named && other != "" && other != l.id && !l.shared {
+		l.shared = true
+		l.log.ErrorContext(ctx, "another live process beats under this process's name (host name and pid): "+
+			"give every process a host name of its own (no host network mode), or a death of one is taken for the other's",
+			"process", l.proc)
+	}
+	l.named = true
+}
+
 // beat renews the heartbeat once and returns the liveness id that beat
-// under this process's name before, "" when none did or Redis did not
-// answer.
-func (l *Liveness) beat(ctx context.Context) string {
+// under this process's name before it ("" when none did), or the error of
+// that part of the round trip.
+func (l *Liveness) beat(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, LivenessEvery)
 	defer cancel()
 	// One round trip: the heartbeat, and the process's beat counter
@@ -155,7 +179,11 @@ func (l *Liveness) beat(ctx context.Context) string {
 		return nil
 	})
 	l.noteBeat(ctx, set.Err())
-	return named.Val()
+	prev, err := named.Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return prev, err
 }
 
 // noteBeat logs what the heartbeat's renewal told, and signals Lost when

@@ -1,11 +1,13 @@
 package queue_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +165,8 @@ func TestPredecessorNamesTheProcessRestartedInPlace(t *testing.T) {
 	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
 	defer rc.Close()
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	name := "test-restarted-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":1"
 
 	first := queue.NewLivenessOf(rc, log, name)
@@ -178,11 +181,6 @@ func TestPredecessorNamesTheProcessRestartedInPlace(t *testing.T) {
 	if got := second.Predecessor(); got != first.ID() {
 		t.Fatalf("predecessor %q, want the dead process's id %q", got, first.ID())
 	}
-	// Later beats do not change what the start found.
-	queue.Beat(ctx, second)
-	if got := second.Predecessor(); got != first.ID() {
-		t.Fatalf("predecessor after a beat %q, want %q", got, first.ID())
-	}
 	// A clean stop withdraws the name: its successor has no predecessor.
 	second.Close()
 	third := queue.NewLivenessOf(rc, log, name)
@@ -190,6 +188,47 @@ func TestPredecessorNamesTheProcessRestartedInPlace(t *testing.T) {
 	defer third.Close()
 	if got := third.Predecessor(); got != "" {
 		t.Fatalf("after a clean stop the successor has predecessor %q", got)
+	}
+	// A dead predecessor is no live process sharing the name.
+	if strings.Contains(logs.String(), sharedName) {
+		t.Fatalf("a successor was told its name is shared:\n%s", logs.String())
+	}
+}
+
+// sharedName is the start of the error a process logs when another live
+// process beats under its name.
+const sharedName = "another live process beats under this process's name"
+
+// TestSharedNameIsTold checks, on a real Redis, that two live processes
+// beating under one name (containers sharing the host's network and host
+// name, each its pid 1) are each told so, once.
+func TestSharedNameIsTold(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: testenv.Require(t, testenv.RedisAddrVar)})
+	defer rc.Close()
+	ctx := context.Background()
+	name := "test-shared-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":1"
+	var logA, logB bytes.Buffer
+	a := queue.NewLivenessOf(rc, slog.New(slog.NewTextHandler(&logA, nil)), name)
+	b := queue.NewLivenessOf(rc, slog.New(slog.NewTextHandler(&logB, nil)), name)
+	defer a.Close()
+	defer b.Close()
+	queue.Beat(ctx, a)
+	queue.Beat(ctx, a)
+	if strings.Contains(logA.String(), sharedName) {
+		t.Fatal("a process alone under its name was told it is shared")
+	}
+	queue.Beat(ctx, b) // its first: a's id is a predecessor's, as far as it can tell
+	if strings.Contains(logB.String(), sharedName) {
+		t.Fatal("told at the first beat, which cannot tell a live process from a dead one")
+	}
+	for range 3 {
+		queue.Beat(ctx, a)
+		queue.Beat(ctx, b)
+	}
+	for who, l := range map[string]*bytes.Buffer{"a": &logA, "b": &logB} {
+		if n := strings.Count(l.String(), sharedName); n != 1 {
+			t.Fatalf("process %s was told %d times, want once:\n%s", who, n, l.String())
+		}
 	}
 }
 
