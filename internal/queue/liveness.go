@@ -109,10 +109,11 @@ func (l *Liveness) ID() string { return l.id }
 
 // Predecessor returns, once Start returned, the liveness id of the process
 // that last beat under this process's name and did not withdraw (Close):
-// a process that died, since two live processes never share a name. So
-// is a container restarted in place (same host name, same pid), whose
-// holds nobody else would take over until the sweeps find them. "" when
-// there was none, or Redis did not answer the first beat.
+// a process that died, as long as no two live processes share a name
+// (renew tells when they do). So is a container restarted in place (same
+// host name, same pid), whose holds nobody else would take over until the
+// sweeps find them. "" when there was none, or Redis did not answer the
+// first beat.
 func (l *Liveness) Predecessor() string { return l.prev }
 
 // Start announces the process now and keeps renewing it until Close. The
