@@ -204,7 +204,7 @@ func TestWebhookSweepTakesOverADeadAttempt(t *testing.T) {
 	claim := func(at time.Time) time.Time {
 		t.Helper()
 		lease := at.Add(35 * time.Second).Truncate(time.Microsecond)
-		if _, claimed, err := ws.store.ClaimWebhookDelivery(ctx, ins.ID, p.DeliveryID, at, lease); err != nil || !claimed {
+		if _, claimed, err := ws.store.ClaimWebhookDelivery(ctx, ins.ID, p.DeliveryID, at, lease, ""); err != nil || !claimed {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}
 		return lease

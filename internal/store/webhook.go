@@ -431,12 +431,12 @@ func (s *Store) WebhookAttempts(ctx context.Context, insurerID string, deliveryI
 	return out, rows.Err()
 }
 
-func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (webhook.Claim, bool, error) {
-	claim := `UPDATE webhook_deliveries SET leased_until = $4, leased_by = NULL
+func (s *Store) ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time, holder string) (webhook.Claim, bool, error) {
+	claim := `UPDATE webhook_deliveries SET leased_until = $4, leased_by = $6
 		WHERE insurer_id = $1 AND id = $2 AND status = $3 AND next_attempt_at <= $5
 		AND (leased_until IS NULL OR leased_until <= $5)
 		RETURNING ` + whDeliveryCols
-	args := []any{insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now)}
+	args := []any{insurerID, id, string(webhook.Pending), micros(leaseUntil), micros(now), nullString(holder)}
 	// What the attempt needs, read by the delivery's id: after a claim,
 	// the delivery's endpoint (of its mode) and its event.
 	endpoint := `SELECT ` + whEndpointCols + ` FROM webhook_endpoints

@@ -199,13 +199,19 @@ func TestWebhookStoreContract(t *testing.T) {
 		mustNotFound(t, "foreign delivery", err)
 
 		// Claims: due, leased, lease expiry.
-		if _, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, d1.NextAttemptAt.Add(-time.Second), f.now.Add(time.Minute)); err != nil || ok {
+		if _, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, d1.NextAttemptAt.Add(-time.Second), f.now.Add(time.Minute), ""); err != nil || ok {
 			t.Fatalf("claimed before due: %v %v", ok, err)
 		}
 		claimAt := f.now
-		cd, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt, claimAt.Add(time.Minute))
-		if err != nil || !ok || !cd.LeasedUntil.Equal(claimAt.Add(time.Minute)) {
+		cd, ok, err := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt, claimAt.Add(time.Minute), "proc-a")
+		if err != nil || !ok || !cd.LeasedUntil.Equal(claimAt.Add(time.Minute)) || cd.LeasedBy != "proc-a" {
 			t.Fatalf("claim: %v %v %+v", ok, err, cd)
+		}
+		// The lease names its process: should it die, the delivery is
+		// among those whose holder is asked after.
+		if held, err := s.HeldWebhookDeliveries(ctx, claimAt.Add(time.Hour), claimAt, 10); err != nil ||
+			!slices.ContainsFunc(held, func(d webhook.Delivery) bool { return d.ID == d1.ID && d.LeasedBy == "proc-a" }) {
+			t.Fatalf("held deliveries %+v %v, want %s held by proc-a", held, err, d1.ID)
 		}
 		// A claim carries what the attempt needs, as read on their own.
 		wantEP, _ := s.WebhookEndpoint(ctx, f.a, tenant.Live, e1.ID)
@@ -216,15 +222,15 @@ func TestWebhookStoreContract(t *testing.T) {
 		if read, _ := s.WebhookDelivery(ctx, f.a, d1.ID); !reflect.DeepEqual(read, cd.Delivery) {
 			t.Fatalf("claimed delivery\n returned %+v\n read     %+v", cd.Delivery, read)
 		}
-		if cl, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(time.Second), claimAt.Add(time.Hour)); ok ||
+		if cl, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(time.Second), claimAt.Add(time.Hour), "proc-b"); ok ||
 			cl.Endpoint != nil || cl.Event != nil || cl.ID != d1.ID || !cl.LeasedUntil.Equal(claimAt.Add(time.Minute)) {
 			t.Fatalf("claimed a leased delivery, or no delivery as it stands: %v %+v", ok, cl)
 		}
-		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.b, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(time.Hour)); ok {
+		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.b, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(time.Hour), ""); ok {
 			t.Fatal("foreign insurer claimed a delivery")
 		}
-		if _, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(3*time.Minute)); !ok {
-			t.Fatal("expired lease not reclaimed")
+		if cl, ok, _ := s.ClaimWebhookDelivery(ctx, f.a, d1.ID, claimAt.Add(2*time.Minute), claimAt.Add(3*time.Minute), ""); !ok || cl.LeasedBy != "" {
+			t.Fatalf("expired lease not reclaimed, or still naming its old holder: %v %+v", ok, cl)
 		}
 
 		// Attempts: a failure keeps it pending, flags it and marks the
@@ -332,7 +338,7 @@ func TestWebhookStoreContract(t *testing.T) {
 		}
 		// A leased one is listed apart, and its lease broken only as seen.
 		lease := f.now.Add(2 * time.Hour)
-		if _, claimed, err := s.ClaimWebhookDelivery(ctx, f.a, d3.ID, f.now.Add(time.Hour), lease); err != nil || !claimed {
+		if _, claimed, err := s.ClaimWebhookDelivery(ctx, f.a, d3.ID, f.now.Add(time.Hour), lease, ""); err != nil || !claimed {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}
 		if over, _ := s.OverdueWebhookDeliveries(ctx, f.now.Add(time.Hour), 10); len(over) != 1 {
@@ -432,7 +438,7 @@ func TestWebhookStoreContract(t *testing.T) {
 		if _, _, err := s.CreateWebhookDeliveries(ctx, f.b, evL.ID, []webhook.Delivery{dl}, f.now); err != nil {
 			t.Fatal(err)
 		}
-		cl, claimed, err := s.ClaimWebhookDelivery(ctx, f.b, dl.ID, f.now.Add(time.Second), f.now.Add(time.Minute))
+		cl, claimed, err := s.ClaimWebhookDelivery(ctx, f.b, dl.ID, f.now.Add(time.Second), f.now.Add(time.Minute), "")
 		if err != nil || !claimed || cl.Delivery.LeasedBy != "" {
 			t.Fatalf("claim of a lapsed hold: %v %v %+v", claimed, err, cl.Delivery)
 		}

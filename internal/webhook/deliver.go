@@ -89,7 +89,14 @@ func (s *Service) Deliver(ctx context.Context, p DeliverPayload) error {
 	defer g.release()
 
 	now := s.now()
-	cl, claimed, err := s.store.ClaimWebhookDelivery(ctx, p.InsurerID, p.DeliveryID, now.Add(dueSlack), now.Add(s.cfg.Timeout+leaseMargin))
+	// The lease names this process, so that should it die, whoever sees
+	// it die takes the attempt over (TakeOverFrom) without waiting for
+	// the lease to lapse.
+	holder := ""
+	if s.cfg.Liveness != nil {
+		holder = s.cfg.Liveness.ID()
+	}
+	cl, claimed, err := s.store.ClaimWebhookDelivery(ctx, p.InsurerID, p.DeliveryID, now.Add(dueSlack), now.Add(s.cfg.Timeout+leaseMargin), holder)
 	if err != nil {
 		return err
 	}

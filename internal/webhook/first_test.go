@@ -320,3 +320,50 @@ func TestTakeOverFromDeadHolder(t *testing.T) {
 		t.Fatalf("%d requests, want the taken-over one", n)
 	}
 }
+
+// A task's attempt leases its delivery under the process's liveness id
+// too, so that a process that dies mid-attempt is taken over the same way
+// as one that held a first attempt (TakeOverFrom), not once the lease
+// lapses.
+func TestTakeOverFromDeadAttempt(t *testing.T) {
+	lv := &liveness{id: "proc-1"}
+	h := newHarness(t, openStore(t), func(_ *harness, c *webhook.Config) { c.Liveness = lv })
+	rc := newReceiver(t, h.clock, false, nil)
+	ep, _ := h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	pub, _ := h.q.pop()
+	if err := h.run(pub); err != nil {
+		t.Fatal(err)
+	}
+	deliver, ok := h.q.pop()
+	if !ok || deliver.typ != webhook.TaskDeliver {
+		t.Fatalf("no delivery task after the publish: %+v", deliver)
+	}
+	// proc-1 claims the attempt as Deliver does, then dies: nothing is
+	// recorded and the lease runs for the timeout and its margin.
+	d := h.deliveries(h.a, tenant.Test, ep.ID)[0]
+	now := h.clock.Now()
+	cl, claimed, err := h.s.ClaimWebhookDelivery(h.ctx, d.InsurerID, d.ID, now, now.Add(time.Minute), lv.ID())
+	if err != nil || !claimed {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	lv.set("proc-2")
+	r := &requeuer{q: h.q}
+	if err := h.svc.TakeOverFrom(h.ctx, r, "proc-1"); err != nil || h.q.len() != 1 || len(lv.asked) != 0 {
+		t.Fatalf("take over from the dead attempt's process: %v, %d tasks, asked %v", err, h.q.len(), lv.asked)
+	}
+	h.drive(h.clock.Now())
+	got := h.deliveries(h.a, tenant.Test, ep.ID)[0]
+	if got.Status != webhook.Succeeded || got.Attempts != 1 || len(rc.requests()) != 1 {
+		t.Fatalf("taken over: %+v, %d requests (lease was until %s)", got, len(rc.requests()), cl.LeasedUntil)
+	}
+	// Deliver's own claims named the process that ran them: proc-2 ran
+	// the taken-over attempt, and the attempt of a second event.
+	h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	h.drive(h.clock.Now())
+	for _, d := range h.deliveries(h.a, tenant.Test, ep.ID) {
+		if d.Status != webhook.Succeeded || d.Attempts != 1 || d.LeasedBy != "proc-2" {
+			t.Fatalf("a delivery attempted by a task of proc-2: %+v", d)
+		}
+	}
+}

@@ -53,11 +53,12 @@ type Store interface {
 	// each in attempt order.
 	WebhookAttempts(ctx context.Context, insurerID string, deliveryIDs []string) (map[string][]Attempt, error)
 	// ClaimWebhookDelivery leases a pending delivery whose attempt is due at now
-	// and whose lease (if any) has expired, until leaseUntil. It returns
-	// the delivery as it stands and whether this call leased it; with a
-	// lease, also what the attempt needs: the delivery's endpoint (of its
-	// mode) and its event, each nil when gone.
-	ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time) (Claim, bool, error)
+	// and whose lease (if any) has expired, until leaseUntil, for the
+	// process whose liveness id is holder ("" when it has none). It
+	// returns the delivery as it stands and whether this call leased it;
+	// with a lease, also what the attempt needs: the delivery's endpoint
+	// (of its mode) and its event, each nil when gone.
+	ClaimWebhookDelivery(ctx context.Context, insurerID, id string, now, leaseUntil time.Time, holder string) (Claim, bool, error)
 	// ReleaseWebhookDelivery drops a lease without recording an attempt.
 	ReleaseWebhookDelivery(ctx context.Context, insurerID, id string) error
 	// RecordWebhookAttempt stores r in one transaction; see AttemptResult. It
@@ -83,8 +84,8 @@ type Store interface {
 	LeasedWebhookDeliveries(ctx context.Context, before, leasedBefore time.Time, limit int) ([]Delivery, error)
 	// HeldWebhookDeliveries returns, across insurers, up to limit pending
 	// deliveries written before heldBefore whose lease, still running at
-	// now, is held by a process for a first attempt of its own (LeasedBy):
-	// the sweeper takes over those whose process is gone.
+	// now, names the process that holds it (LeasedBy): the sweeper takes
+	// over those whose process is gone.
 	HeldWebhookDeliveries(ctx context.Context, heldBefore, now time.Time, limit int) ([]Delivery, error)
 	// BreakWebhookLease drops a delivery's lease when it still is the
 	// lease the caller saw (leasedUntil), and reports whether it did.

@@ -100,8 +100,9 @@ type Delivery struct {
 	Step          int
 	NextAttemptAt time.Time
 	LeasedUntil   time.Time
-	// LeasedBy is the liveness id of the process that holds the lease for
-	// a first attempt of its own (Hold); "" for a lease a task took.
+	// LeasedBy is the liveness id of the process that holds the lease,
+	// for a first attempt of its own (Hold) or a task's attempt; "" when
+	// that process has no liveness id.
 	LeasedBy      string
 	LastAttemptAt time.Time
 	// LastStatusCode is the HTTP status of the last attempt; zero when it
