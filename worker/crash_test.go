@@ -433,7 +433,7 @@ func (f *fixture) serverListed(pid int) bool {
 	return false
 }
 
-// heldWork records whose holds WatchWorkers takes over.
+// heldWork records whose webhook attempts WatchWorkers takes over.
 type heldWork struct {
 	mu   sync.Mutex
 	from []string
@@ -445,6 +445,8 @@ func (h *heldWork) TakeOverFrom(_ context.Context, _ webhook.Requeuer, holder st
 	h.from = append(h.from, holder)
 	return nil
 }
+
+func (h *heldWork) SweepOverdue(context.Context, webhook.Requeuer, time.Duration) error { return nil }
 
 func (h *heldWork) holders() []string {
 	h.mu.Lock()

@@ -126,6 +126,10 @@ type Requeue struct {
 	// (WatchWorkers): asynq lists them for up to 10 s more, but what they
 	// hold is held by no one.
 	dead map[string]bool
+	// predecessors are the servers of the process this one succeeded
+	// under its name (TakeOverPredecessor): gone for good, whatever the
+	// watcher concludes meanwhile.
+	predecessors map[string]bool
 }
 
 // NewRequeue connects to Redis.
@@ -220,7 +224,7 @@ func (r *Requeue) heldByLiveWorker(taskID string) (bool, error) {
 		}
 		r.held = map[string]bool{}
 		for _, s := range servers {
-			if r.dead[s.ID] {
+			if r.dead[s.ID] || r.predecessors[s.ID] {
 				continue
 			}
 			for _, w := range s.ActiveWorkers {
@@ -254,6 +258,28 @@ func (r *Requeue) markDead(dead []deadServer) []deadServer {
 	return fresh
 }
 
+// markPredecessors records the asynq servers listed under the process name
+// proc that started before since as gone: the process this one succeeded
+// under its name, whose tasks no one holds any more.
+func (r *Requeue) markPredecessors(proc string, since time.Time) error {
+	servers, err := r.insp.Servers()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range servers {
+		if queue.ProcessName(s.Host, s.PID) == proc && s.Started.Before(since) {
+			if r.predecessors == nil {
+				r.predecessors = map[string]bool{}
+			}
+			r.predecessors[s.ID] = true
+			r.held = nil // list afresh
+		}
+	}
+	return nil
+}
+
 // ListedWithin is how old a task must be for the asynq server running it
 // to list it: a server writes what it runs every 5 s (asynq's heartbeat),
 // so a task younger than that may be in no list although a live server
@@ -278,10 +304,10 @@ const WatchEvery = queue.LivenessEvery / 2
 // list. Of the live workers watching, the first to claim a death
 // (queue.Stalls.Claim) does all that. It returns when ctx ends.
 //
-// held, when not nil, takes over what a dead process held outside asynq (a
-// webhook's first attempt, named by the process's liveness id) as soon as
-// its beats are seen to stop.
-func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, held HeldWork, m *SweepMetrics, log *slog.Logger) {
+// hooks, when not nil, takes over the webhook attempts a dead process
+// leased (named by the process's liveness id) as soon as its beats are
+// seen to stop, and sweeps for its deliveries with the pipeline's sweep.
+func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, hooks DeadWebhooks, m *SweepMetrics, log *slog.Logger) {
 	t := time.NewTicker(WatchEvery)
 	defer t.Stop()
 	var due time.Time // of the sweep for the deaths seen; zero: none
@@ -312,7 +338,7 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 			}
 			log.WarnContext(ctx, "a worker process died: its work is swept for", "host", d.info.Host, "pid", d.info.PID,
 				"sign", d.sign, "active_tasks", len(d.info.ActiveWorkers), "sweep_in", time.Until(due).Round(time.Millisecond).String())
-			takeOverNamed(ctx, d, stalls, p, r, held, m, log)
+			takeOverNamed(ctx, d, stalls, p, r, hooks, m, log)
 		}
 		if due.IsZero() || time.Now().Before(due) {
 			continue
@@ -320,35 +346,43 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 		due = time.Time{}
 		res, err := p.SweepWithin(ctx, r, ListedWithin)
 		m.record(ctx, res, log)
+		if err == nil && hooks != nil {
+			err = hooks.SweepOverdue(ctx, r, ListedWithin)
+		}
 		if err != nil && ctx.Err() == nil {
-			log.WarnContext(ctx, "sweep after a worker died", "err", err) // the periodic sweep makes up for it
+			log.WarnContext(ctx, "sweep after a worker died", "err", err) // the periodic sweeps make up for it
 		}
 	}
 }
 
-// HeldWork takes over what a dead process held outside asynq
-// (webhook.Service.TakeOverFrom), by the process's liveness id.
-type HeldWork interface {
+// DeadWebhooks is what the watcher asks of the webhook service
+// (webhook.Service) when a worker dies: to take over the attempts the dead
+// process leased (its first attempts, held outside asynq, and its tasks'
+// attempts), by its liveness id; and, once the death is ListedWithin old,
+// to queue again the due deliveries no lease covers whose task no live
+// worker holds (tasks the dead worker ran before claiming their delivery).
+type DeadWebhooks interface {
 	TakeOverFrom(ctx context.Context, r webhook.Requeuer, holder string) error
+	SweepOverdue(ctx context.Context, r webhook.Requeuer, within time.Duration) error
 }
 
 // takeOverNamed queues again, as soon as d's death is seen, the work that
 // names d's process: the checks it started (by its process name) and,
-// with held, the webhook attempts it held (by its liveness id). A process
-// restarted in place beats its successor's id under the name by now, so
-// its holds are left to the successor (TakeOverPredecessor).
-func takeOverNamed(ctx context.Context, d deadServer, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+// with hooks, the webhook attempts it leased (by its liveness id). A
+// process restarted in place beats its successor's id under the name by
+// now, so its leases are left to the successor (TakeOverPredecessor).
+func takeOverNamed(ctx context.Context, d deadServer, stalls *queue.Stalls, p *pipeline.Pipeline, r *Requeue, hooks DeadWebhooks,
 	m *SweepMetrics, log *slog.Logger) {
 	proc := queue.ProcessName(d.info.Host, d.info.PID)
 	holder := ""
-	if held != nil && d.sign == signStopped {
+	if hooks != nil && d.sign == signStopped {
 		id, err := stalls.LivenessID(ctx, proc)
 		if err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "reading a dead worker's liveness id", "err", err)
 		}
 		holder = id
 	}
-	takeOverFrom(ctx, proc, d.since, holder, p, r, held, m, log)
+	takeOverFrom(ctx, proc, d.since, holder, p, r, hooks, m, log)
 }
 
 // TakeOverPredecessor queues again, as this process starts, the work left
@@ -356,34 +390,38 @@ func takeOverNamed(ctx context.Context, d deadServer, stalls *queue.Stalls, p *p
 // without withdrawing (queue.Liveness.Predecessor, whose liveness id is
 // prev): a container restarted in place, same host name and same pid.
 // That is the checks it started before since (this process's start) and,
-// with held, the webhook attempts it held. Other processes' watchers see
+// with hooks, the webhook attempts it leased. Other processes' watchers see
 // such a death only while asynq still lists the dead server, and nobody
 // but its successor can tell its liveness id. Nothing to do without prev.
-func TakeOverPredecessor(ctx context.Context, proc, prev string, since time.Time, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+func TakeOverPredecessor(ctx context.Context, proc, prev string, since time.Time, p *pipeline.Pipeline, r *Requeue, hooks DeadWebhooks,
 	m *SweepMetrics, log *slog.Logger) {
 	if prev == "" {
 		return
 	}
 	log.WarnContext(ctx, "this process's predecessor under its name died: its work is taken over", "process", proc)
-	takeOverFrom(ctx, proc, since, prev, p, r, held, m, log)
+	// asynq may list its server for 10 s more, holding its tasks.
+	if err := r.markPredecessors(proc, since); err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "listing the predecessor's asynq server", "err", err)
+	}
+	takeOverFrom(ctx, proc, since, prev, p, r, hooks, m, log)
 }
 
 // takeOverFrom queues again the checks that the process named proc
-// started before since and left PENDING and, with held and a holder, the
-// webhook attempts held by its liveness id (holder). Errors are logged:
+// started before since and left PENDING and, with hooks and a holder, the
+// webhook attempts leased under its liveness id (holder). Errors are logged:
 // the sweeps that follow make up for them.
-func takeOverFrom(ctx context.Context, proc string, since time.Time, holder string, p *pipeline.Pipeline, r *Requeue, held HeldWork,
+func takeOverFrom(ctx context.Context, proc string, since time.Time, holder string, p *pipeline.Pipeline, r *Requeue, hooks DeadWebhooks,
 	m *SweepMetrics, log *slog.Logger) {
 	res, err := p.SweepStartedBy(ctx, r, proc, since)
 	m.record(ctx, res, log)
 	if err != nil && ctx.Err() == nil {
 		log.WarnContext(ctx, "sweep of a dead worker's checks", "err", err)
 	}
-	if held == nil || holder == "" {
+	if hooks == nil || holder == "" {
 		return
 	}
-	if err := held.TakeOverFrom(ctx, r, holder); err != nil && ctx.Err() == nil {
-		log.WarnContext(ctx, "taking over a dead worker's held deliveries", "err", err)
+	if err := hooks.TakeOverFrom(ctx, r, holder); err != nil && ctx.Err() == nil {
+		log.WarnContext(ctx, "taking over a dead worker's webhook attempts", "err", err)
 	}
 }
 

@@ -262,16 +262,16 @@ func (a *app) worker(ctx context.Context, cfg Config, o workerOpts) (*worker.Wor
 		var wg sync.WaitGroup
 		plog := a.log.With("component", "pipeline")
 		wg.Go(func() { worker.SweepAfterLoss(lctx, a.heartbeat.Lost(), p, rq, sm, plog) })
-		var held worker.HeldWork // a dead worker's webhook first attempts
+		var hooks worker.DeadWebhooks // a dead worker's webhook attempts
 		if a.webhooks != nil {
-			held = a.webhooks
+			hooks = a.webhooks
 		}
-		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, held, sm, plog) })
+		wg.Go(func() { worker.WatchWorkers(lctx, queue.NewStalls(a.rc, queue.ThisProcess()), p, rq, hooks, sm, plog) })
 		// A container restarted in place runs under its dead predecessor's
 		// name: the predecessor's work is this process's to take over.
 		since := time.Now() // before this process starts any check
 		wg.Go(func() {
-			worker.TakeOverPredecessor(lctx, queue.ThisProcess(), a.heartbeat.Predecessor(), since, p, rq, held, sm, plog)
+			worker.TakeOverPredecessor(lctx, queue.ThisProcess(), a.heartbeat.Predecessor(), since, p, rq, hooks, sm, plog)
 		})
 		a.closers = append(a.closers, func() { stop(); wg.Wait() })
 	}

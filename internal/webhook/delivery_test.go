@@ -809,3 +809,38 @@ func TestEndpointManagement(t *testing.T) {
 		t.Fatalf("deleted: %v", err)
 	}
 }
+
+// TestSweepOverdueWithin: after a worker's death the watcher sweeps with
+// the window since the death instead of the periodic sweep's grace: a
+// delivery due longer ago than the window whose task is gone is queued
+// again, one due within it is left to its task.
+func TestSweepOverdueWithin(t *testing.T) {
+	h := newHarness(t, openStore(t))
+	rc := newReceiver(t, h.clock, false, nil)
+	h.endpoint(h.a, tenant.Test, rc.srv.URL)
+	h.event(h.a, tenant.Test, outbox.VerificationCompleted)
+	tk, _ := h.q.pop() // the publish
+	if err := h.run(tk); err != nil {
+		t.Fatal(err)
+	}
+	if lost, _ := h.q.pop(); lost.typ != webhook.TaskDeliver { // the dead worker ran it
+		t.Fatalf("lost %s", lost.typ)
+	}
+	const window = 6 * time.Second
+	h.clock.advance(window - time.Second)
+	if err := h.svc.SweepOverdue(h.ctx, nil, window); err != nil || h.q.len() != 0 {
+		t.Fatalf("swept within the window: %d %v", h.q.len(), err)
+	}
+	h.clock.advance(2 * time.Second)
+	// The periodic sweep still waits for its grace; the watcher's does not.
+	if err := h.svc.Sweep(h.ctx, nil); err != nil || h.q.len() != 0 {
+		t.Fatalf("periodic sweep before its grace: %d %v", h.q.len(), err)
+	}
+	if err := h.svc.SweepOverdue(h.ctx, nil, window); err != nil || h.q.len() != 1 {
+		t.Fatalf("sweep past the window: %d %v", h.q.len(), err)
+	}
+	h.drive(time.Time{})
+	if len(rc.requests()) != 1 {
+		t.Fatalf("%d requests, want the swept delivery's", len(rc.requests()))
+	}
+}

@@ -517,14 +517,8 @@ type Requeuer interface {
 func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
 	now := s.now()
 	before := now.Add(-sweepGrace)
-	list, err := s.store.OverdueWebhookDeliveries(ctx, before, 500)
-	if err != nil {
+	if err := s.SweepOverdue(ctx, r, sweepGrace); err != nil {
 		return err
-	}
-	for _, d := range list {
-		if err := s.requeue(ctx, r, d); err != nil {
-			return err
-		}
 	}
 	if r == nil {
 		return nil
@@ -557,14 +551,33 @@ func (s *Service) Sweep(ctx context.Context, r Requeuer) error {
 	return s.takeOverHeld(ctx, r, now)
 }
 
+// SweepOverdue queues the attempts of the pending deliveries due more than
+// within ago that no lease covers, unless their task is on its way (r
+// tells): those whose task was lost. The periodic sweep waits sweepGrace;
+// after a worker's death, whose tasks nobody holds any more, the watcher
+// sweeps with the window since the death (worker.WatchWorkers).
+func (s *Service) SweepOverdue(ctx context.Context, r Requeuer, within time.Duration) error {
+	list, err := s.store.OverdueWebhookDeliveries(ctx, s.now().Add(-within), 500)
+	if err != nil {
+		return err
+	}
+	for _, d := range list {
+		if err := s.requeue(ctx, r, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // heldGrace is how old a held delivery must be before the sweeper asks
 // whether its process lives: the commit that writes it and the attempt
 // that follows take milliseconds, but two machines' clocks differ a little.
 const heldGrace = 2 * time.Second
 
-// takeOverHeld queues the deliveries held for a first attempt by a
-// process that is gone (Config.Liveness), without waiting for their lease
-// to lapse. This process's own holds are alive by definition.
+// takeOverHeld queues the deliveries leased by a process that is gone
+// (Config.Liveness), for a first attempt of its own or a task's attempt,
+// without waiting for their lease to lapse. This process's own leases are
+// alive by definition.
 func (s *Service) takeOverHeld(ctx context.Context, r Requeuer, now time.Time) error {
 	lv := s.cfg.Liveness
 	if lv == nil {
@@ -590,11 +603,12 @@ func (s *Service) takeOverHeld(ctx context.Context, r Requeuer, now time.Time) e
 	return s.takeOver(ctx, r, held, gone)
 }
 
-// TakeOverFrom queues at once the deliveries held for a first attempt by
-// the process whose liveness id is holder, which the caller knows to be
-// dead (worker.WatchWorkers, from its beats). The sweep would learn it
-// only once the holder's liveness key had been missing twice, and only
-// every 15 s.
+// TakeOverFrom queues at once the deliveries leased by the process whose
+// liveness id is holder, for a first attempt of its own or a task's
+// attempt, which the caller knows to be dead (worker.WatchWorkers, from
+// its beats). The sweep would learn it only once the holder's liveness key
+// had been missing twice, and only every 15 s; a task's lease alone lasts
+// the attempt's timeout and 30 s.
 func (s *Service) TakeOverFrom(ctx context.Context, r Requeuer, holder string) error {
 	if holder == "" || s.cfg.Liveness != nil && holder == s.cfg.Liveness.ID() {
 		return nil
