@@ -790,6 +790,7 @@ type Receiver struct {
 
 	mu       sync.Mutex
 	secret   string
+	delay    time.Duration
 	addr     string
 	srv      *http.Server
 	byID     map[string]int
@@ -807,6 +808,15 @@ func NewReceiver() *Receiver {
 func (r *Receiver) SetSecret(secret string) {
 	r.mu.Lock()
 	r.secret = secret
+	r.mu.Unlock()
+}
+
+// SetDelay makes the receiver answer each message d after it arrived, as
+// a slow endpoint does; a message whose sender went away meanwhile is not
+// received (it was never answered).
+func (r *Receiver) SetDelay(d time.Duration) {
+	r.mu.Lock()
+	r.delay = d
 	r.mu.Unlock()
 }
 
@@ -873,8 +883,15 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	secret := r.secret
+	secret, delay := r.secret, r.delay
 	r.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-req.Context().Done():
+			return // the sender went away before the answer
+		}
+	}
 	if err := webhook.Verify(secret, req.Header, body, r.now(), 0); err != nil {
 		r.mu.Lock()
 		r.rejected++

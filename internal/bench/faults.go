@@ -51,6 +51,8 @@ type Scenario struct {
 	// InPlaceWorker runs the first worker as pid 1 of a PID namespace of
 	// its own (ClusterConfig.InPlaceWorker).
 	InPlaceWorker bool
+	// ReceiverDelay is how long the webhook receiver takes to answer.
+	ReceiverDelay time.Duration
 	steps         func(f *faultEnv) []step
 }
 
@@ -89,7 +91,8 @@ func Scenarios() []Scenario {
 		{Name: "worker-kill-busy", Doc: "as worker-kill, with every simulated partner 15x slower, so that the kill orphans runs in flight",
 			LatencyFactor: 15, steps: killWorker},
 		{Name: "worker-restart-in-place", Doc: "as worker-kill-busy, the worker running as a container does (pid 1 of its own PID namespace) " +
-			"and restarted 1 s later under the same process name", LatencyFactor: 15, InPlaceWorker: true,
+			"and restarted 1 s later under the same process name; the webhook receiver answers in 250 ms, so that the kill " +
+			"catches first attempts in flight", LatencyFactor: 15, InPlaceWorker: true, ReceiverDelay: 250 * time.Millisecond,
 			steps: func(f *faultEnv) []step { return killWorkerFor(f, time.Second) }},
 		{Name: "redis-flushall", Doc: "FLUSHALL halfway through: every queued task is gone", steps: func(f *faultEnv) []step {
 			return []step{{At: 0.5, Name: "redis FLUSHALL", Do: f.c.Redis.FlushAll}}
@@ -450,6 +453,7 @@ func runScenario(ctx context.Context, cfg FaultsConfig, sc Scenario, progress io
 	}
 	defer env.close()
 	f.recv = env.recv
+	env.recv.SetDelay(sc.ReceiverDelay)
 	var steps []step
 	if sc.steps != nil {
 		steps = sc.steps(f)
