@@ -360,8 +360,8 @@ func TestWorkerDeathSweptAtOnce(t *testing.T) {
 // restarted in place does (same host name, same pid). Nobody else can tell
 // the dead process's liveness id by then, so the successor takes over, as
 // it starts, the webhook attempts held under it and the checks the dead
-// process started (TakeOverPredecessor). Here the restart comes after
-// asynq forgot the dead server, so the watchers' signs are gone too.
+// process started (TakeOverPredecessor), although asynq still lists the
+// dead server with the runs it held.
 func TestWorkerRestartedInPlace(t *testing.T) {
 	f := newFixture(t, quickSweep)
 	f.slowPartners(500 * time.Millisecond)
@@ -383,13 +383,8 @@ func TestWorkerRestartedInPlace(t *testing.T) {
 	if n := f.runningChecks(); n == 0 {
 		t.Fatal("the kill orphaned no run")
 	}
-	// asynq forgets a server 10 s after its last heartbeat at most.
-	deadline := time.Now().Add(20 * time.Second)
-	for f.serverListed(first.cmd.Process.Pid) {
-		if time.Now().After(deadline) {
-			t.Fatal("asynq still lists the killed worker")
-		}
-		time.Sleep(200 * time.Millisecond)
+	if !f.serverListed(first.cmd.Process.Pid) {
+		t.Fatal("asynq no longer lists the killed worker") // it would 10 s after its last heartbeat
 	}
 
 	since := time.Now()
@@ -652,5 +647,57 @@ func TestDeadServers(t *testing.T) {
 		if since, ok := want[d.info.ID]; !ok || !d.since.Equal(since) {
 			t.Fatalf("dead %s since %s; want %v", d.info.ID, d.since, want)
 		}
+	}
+}
+
+// TestPredecessorsTasksAreHeldByNoOne checks, on a real Redis, that the
+// tasks an asynq server of this process's name lists as running count as
+// held until the server is marked as this process's predecessor
+// (markPredecessors, as TakeOverPredecessor does), and then as held by no
+// one, so that they are queued again at once; a server started after the
+// successor is not its predecessor.
+func TestPredecessorsTasksAreHeldByNoOne(t *testing.T) {
+	ws := newWebhookStack(t) // a Redis database of its own
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	w := New(ctx, Config{Concurrency: 1, ShutdownTimeout: time.Second}, ws.opt, ws.log,
+		[]Handler{{Type: "test:block", Fn: func(context.Context, []byte) error { <-release; return nil }}}, nil)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { close(release); cancel(); <-done }()
+	if err := ws.q.Enqueue(ctx, "test:block", nil, "blocked-1", queue.Default, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRequeue(ws.opt, ws.log)
+	defer r.Close()
+	r.holdTTL = 0 // list afresh at every question
+	// asynq writes what a server runs every 5 s.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		held, err := r.heldByLiveWorker("blocked-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("asynq never listed the running task")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A successor started before the server: not its predecessor.
+	if err := r.markPredecessors(queue.ThisProcess(), time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := r.heldByLiveWorker("blocked-1"); !held {
+		t.Fatal("a server started after the successor was taken for its predecessor")
+	}
+	if err := r.markPredecessors(queue.ThisProcess(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := r.heldByLiveWorker("blocked-1"); held {
+		t.Fatal("the predecessor's running task still counts as held")
 	}
 }
