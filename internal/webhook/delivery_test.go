@@ -664,9 +664,11 @@ func TestSendTestWebhook(t *testing.T) {
 	}
 }
 
-// TestSweepRequeuesLostTasks: a pending delivery whose task vanished is
-// queued again once overdue.
-func TestSweepRequeuesLostTasks(t *testing.T) {
+// lostDeliverTask publishes an event to one endpoint and takes the
+// delivery's task off the queue, as a task that is lost or died with its
+// worker: the delivery stays pending, due, with no lease.
+func lostDeliverTask(t *testing.T) (*harness, *receiver) {
+	t.Helper()
 	h := newHarness(t, openStore(t))
 	rc := newReceiver(t, h.clock, false, nil)
 	h.endpoint(h.a, tenant.Test, rc.srv.URL)
@@ -675,10 +677,16 @@ func TestSweepRequeuesLostTasks(t *testing.T) {
 	if err := h.run(tk); err != nil {
 		t.Fatal(err)
 	}
-	lost, _ := h.q.pop() // Redis loses the deliver task
-	if lost.typ != webhook.TaskDeliver {
+	if lost, _ := h.q.pop(); lost.typ != webhook.TaskDeliver {
 		t.Fatalf("lost %s", lost.typ)
 	}
+	return h, rc
+}
+
+// TestSweepRequeuesLostTasks: a pending delivery whose task vanished is
+// queued again once overdue.
+func TestSweepRequeuesLostTasks(t *testing.T) {
+	h, rc := lostDeliverTask(t) // Redis loses it
 	if err := h.svc.Sweep(h.ctx, nil); err != nil || h.q.len() != 0 {
 		t.Fatalf("swept too early: %d %v", h.q.len(), err)
 	}
@@ -815,17 +823,7 @@ func TestEndpointManagement(t *testing.T) {
 // delivery due longer ago than the window whose task is gone is queued
 // again, one due within it is left to its task.
 func TestSweepOverdueWithin(t *testing.T) {
-	h := newHarness(t, openStore(t))
-	rc := newReceiver(t, h.clock, false, nil)
-	h.endpoint(h.a, tenant.Test, rc.srv.URL)
-	h.event(h.a, tenant.Test, outbox.VerificationCompleted)
-	tk, _ := h.q.pop() // the publish
-	if err := h.run(tk); err != nil {
-		t.Fatal(err)
-	}
-	if lost, _ := h.q.pop(); lost.typ != webhook.TaskDeliver { // the dead worker ran it
-		t.Fatalf("lost %s", lost.typ)
-	}
+	h, rc := lostDeliverTask(t) // the dead worker ran it
 	const window = 6 * time.Second
 	h.clock.advance(window - time.Second)
 	if err := h.svc.SweepOverdue(h.ctx, nil, window); err != nil || h.q.len() != 0 {
