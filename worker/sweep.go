@@ -346,8 +346,8 @@ func WatchWorkers(ctx context.Context, stalls *queue.Stalls, p *pipeline.Pipelin
 		due = time.Time{}
 		res, err := p.SweepWithin(ctx, r, ListedWithin)
 		m.record(ctx, res, log)
-		if err == nil && hooks != nil {
-			err = hooks.SweepOverdue(ctx, r, ListedWithin)
+		if hooks != nil { // independent of the pipeline's sweep
+			err = errors.Join(err, hooks.SweepOverdue(ctx, r, ListedWithin))
 		}
 		if err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "sweep after a worker died", "err", err) // the periodic sweeps make up for it
